@@ -1,0 +1,50 @@
+"""polyformer: transformers-4.37-compatible models that are small, fast and readable.
+
+Public names are imported lazily: `import polyformer` loads no deep-learning framework; the first use
+of `polyformer.DistilBertModel` imports torch, and TensorFlow / JAX are imported only by their classes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Dict, List
+
+__version__ = "0.1.0"
+
+# module (relative to this package) -> the public names it defines
+_EXPORTS: Dict[str, List[str]] = {
+    ".configuration": ["PretrainedConfig"],
+    ".outputs": [
+        "ModelOutput", "BaseModelOutput", "MaskedLMOutput", "SequenceClassifierOutput",
+        "MultipleChoiceModelOutput", "TokenClassifierOutput", "QuestionAnsweringModelOutput",
+    ],
+    ".pt.modeling": ["PreTrainedModel"],
+    ".tokenization.base": ["BatchEncoding"],
+    ".tokenization.slow": ["PreTrainedTokenizer"],
+    ".tokenization.fast": ["PreTrainedTokenizerFast"],
+    ".auto": [
+        "AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
+        "AutoModelForMultipleChoice", "AutoModelForTokenClassification", "AutoModelForQuestionAnswering",
+    ],
+    ".models.distilbert.configuration": ["DistilBertConfig"],
+    ".models.distilbert.tokenization": ["DistilBertTokenizer", "DistilBertTokenizerFast"],
+    ".models.distilbert.modeling_torch": [
+        "DistilBertPreTrainedModel", "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
+        "DistilBertForMultipleChoice", "DistilBertForTokenClassification", "DistilBertForQuestionAnswering",
+    ],
+}
+
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'polyformer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,155 @@
+"""Auto classes: pick the family's class from `config.model_type`.
+
+One table, `FAMILIES`, maps a model_type to the prefix of its class names; a family joins with one
+line. Class names follow transformers: `<Prefix>Config`, `<Prefix>Model`, `<Prefix>For<Task>`, and
+`TF` / `Flax` in front for the other frameworks. Classes are looked up lazily by name on the
+`polyformer` package, so nothing is imported before it is used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+from .configuration import PretrainedConfig, pop_hub_kwargs
+from .hub import resolve_file
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Family:
+    prefix: str  # "DistilBert" -> DistilBertConfig, DistilBertModel, ...
+    tokenizer: Optional[str] = None  # slow tokenizer class name; "<name>Fast" is the fast one
+
+
+FAMILIES = {
+    "distilbert": Family("DistilBert", tokenizer="DistilBertTokenizer"),
+}
+
+
+def _public(name: str) -> Any:
+    import polyformer
+
+    return getattr(polyformer, name, None)
+
+
+def _family(model_type: Optional[str]) -> Family:
+    if model_type not in FAMILIES:
+        raise ValueError(f"unrecognised model_type {model_type!r}; polyformer knows {sorted(FAMILIES)}")
+    return FAMILIES[model_type]
+
+
+class AutoConfig:
+    """`AutoConfig.from_pretrained(name)` returns the config class that config.json's model_type names."""
+
+    def __init__(self):
+        raise EnvironmentError("AutoConfig is not instantiated; use AutoConfig.from_pretrained(...)")
+
+    @staticmethod
+    def config_class(model_type: str) -> type:
+        return _public(_family(model_type).prefix + "Config")
+
+    @classmethod
+    def for_model(cls, model_type: str, **kwargs: Any) -> PretrainedConfig:
+        return cls.config_class(model_type)(**kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any) -> PretrainedConfig:
+        hub_kwargs = pop_hub_kwargs(kwargs)
+        config_dict = PretrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+        if "model_type" not in config_dict:
+            raise ValueError(f"config.json of {os.fspath(pretrained_model_name_or_path)!r} has no model_type; "
+                             "load it with the family's config class instead")
+        config_dict.setdefault("_name_or_path", os.fspath(pretrained_model_name_or_path))
+        return cls.config_class(config_dict["model_type"]).from_dict(config_dict, **kwargs)
+
+
+class _AutoModelBase:
+    """Shared by every AutoModel*: `suffix` is the class-name ending, `framework` its prefix."""
+
+    suffix = "Model"
+    framework = ""
+
+    def __init__(self):
+        raise EnvironmentError(f"{type(self).__name__} is not instantiated; use .from_pretrained or .from_config")
+
+    @classmethod
+    def model_class(cls, config: PretrainedConfig) -> type:
+        name = cls.framework + _family(config.model_type).prefix + cls.suffix
+        model_cls = _public(name)
+        if model_cls is None:
+            raise ValueError(f"{cls.__name__} has no class for model_type {config.model_type!r} (looked for {name})")
+        return model_cls
+
+    @classmethod
+    def from_config(cls, config: PretrainedConfig, **kwargs: Any):
+        """A randomly initialised model of the right class for `config`."""
+        if "attn_implementation" in kwargs:
+            config._attn_implementation = kwargs.pop("attn_implementation")
+        return cls.model_class(config)(config, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args: Any, **kwargs: Any):
+        config = kwargs.pop("config", None)
+        if config is None:
+            hub_kwargs = {k: kwargs[k] for k in pop_hub_kwargs(dict(kwargs))}
+            config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+
+
+def _auto(name: str, suffix: str, doc: str) -> type:
+    return type(name, (_AutoModelBase,), {"suffix": suffix, "__doc__": doc, "__module__": __name__})
+
+
+AutoModel = _auto("AutoModel", "Model", "The bare model of the config's family.")
+AutoModelForMaskedLM = _auto("AutoModelForMaskedLM", "ForMaskedLM", "A masked-LM head model.")
+AutoModelForSequenceClassification = _auto(
+    "AutoModelForSequenceClassification", "ForSequenceClassification", "A sequence-classification head model.")
+AutoModelForMultipleChoice = _auto("AutoModelForMultipleChoice", "ForMultipleChoice", "A multiple-choice head model.")
+AutoModelForTokenClassification = _auto(
+    "AutoModelForTokenClassification", "ForTokenClassification", "A token-classification head model.")
+AutoModelForQuestionAnswering = _auto(
+    "AutoModelForQuestionAnswering", "ForQuestionAnswering", "An extractive question-answering head model.")
+
+
+class AutoTokenizer:
+    """`AutoTokenizer.from_pretrained(name)`: the class named by tokenizer_config.json's
+    `tokenizer_class`, else the family's tokenizer from config.json; the fast one unless use_fast=False."""
+
+    def __init__(self):
+        raise EnvironmentError("AutoTokenizer is not instantiated; use AutoTokenizer.from_pretrained(...)")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *inputs: Any, use_fast: bool = True, **kwargs: Any):
+        name = os.fspath(pretrained_model_name_or_path)
+        hub_kwargs = {k: kwargs[k] for k in pop_hub_kwargs(dict(kwargs))}
+        slow, fast = cls._class_names(name, kwargs.pop("tokenizer_type", None), hub_kwargs)
+        for class_name in ((fast, slow) if use_fast else (slow, fast)):
+            tokenizer_cls = _public(class_name) if class_name else None
+            if tokenizer_cls is not None:
+                return tokenizer_cls.from_pretrained(name, *inputs, **kwargs)
+        raise ValueError(f"tokenizer class {slow or fast!r} of {name!r} is not available in polyformer")
+
+    @staticmethod
+    def _class_names(name: str, tokenizer_type: Optional[str], hub_kwargs: dict) -> Tuple[Optional[str], Optional[str]]:
+        class_name = None
+        if tokenizer_type is not None:
+            class_name = _family(tokenizer_type).tokenizer
+        else:
+            path = resolve_file(name, "tokenizer_config.json", required=False, **hub_kwargs)
+            if path is not None:
+                with open(path, encoding="utf-8") as f:
+                    class_name = json.load(f).get("tokenizer_class")
+            if class_name is None or _public(class_name.removesuffix("Fast")) is None:
+                if class_name is not None:
+                    logger.info("tokenizer_class %s is unknown; using config.json's model_type", class_name)
+                config_dict = PretrainedConfig.get_config_dict(name, **hub_kwargs)
+                class_name = _family(config_dict.get("model_type")).tokenizer
+        if class_name is None:
+            raise ValueError(f"no tokenizer is known for {name!r}")
+        slow = class_name.removesuffix("Fast")
+        return slow, slow + "Fast"

@@ -1,0 +1,303 @@
+"""`PretrainedConfig`: a model's hyper-parameters <-> `config.json`.
+
+A family config declares only its own defaults, its `model_type` and an `attribute_map` of aliases
+(`hidden_size -> dim`). Everything else — the generic keys every transformers config carries, reading
+config.json written by transformers 4.x or 5.x, keeping unknown keys, saving only what differs from the
+defaults — lives here. This module imports no deep-learning framework.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from typing import Any, Dict, Optional, Tuple, Union
+
+from .hub import resolve_file, write_atomically
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+# Keys every config carries, with the reference's defaults (transformers 4.37 `PretrainedConfig`).
+# The generation keys are kept only so that old config.json files round-trip; generate() reads
+# GenerationConfig.
+_COMMON_DEFAULTS: Dict[str, Any] = {
+    "return_dict": True,
+    "output_hidden_states": False,
+    "output_attentions": False,
+    "torchscript": False,
+    "torch_dtype": None,
+    "use_bfloat16": False,
+    "tf_legacy_loss": False,
+    "pruned_heads": {},
+    "tie_word_embeddings": True,
+    "chunk_size_feed_forward": 0,
+    "is_encoder_decoder": False,
+    "is_decoder": False,
+    "cross_attention_hidden_size": None,
+    "add_cross_attention": False,
+    "tie_encoder_decoder": False,
+    "max_length": 20,
+    "min_length": 0,
+    "do_sample": False,
+    "early_stopping": False,
+    "num_beams": 1,
+    "num_beam_groups": 1,
+    "diversity_penalty": 0.0,
+    "temperature": 1.0,
+    "top_k": 50,
+    "top_p": 1.0,
+    "typical_p": 1.0,
+    "repetition_penalty": 1.0,
+    "length_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "bad_words_ids": None,
+    "num_return_sequences": 1,
+    "output_scores": False,
+    "return_dict_in_generate": False,
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "remove_invalid_values": False,
+    "exponential_decay_length_penalty": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "architectures": None,
+    "finetuning_task": None,
+    "tokenizer_class": None,
+    "prefix": None,
+    "bos_token_id": None,
+    "pad_token_id": None,
+    "eos_token_id": None,
+    "sep_token_id": None,
+    "decoder_start_token_id": None,
+    "task_specific_params": None,
+    "problem_type": None,
+}
+
+# Keys that live on the object but never go into config.json.
+_NOT_SAVED = ("_attn_implementation_internal", "_commit_hash", "_auto_class")
+
+
+def dtype_name(dtype: Any) -> Any:
+    """`torch.float16` -> "float16"; strings and None pass through (no torch import needed)."""
+    if dtype is None or isinstance(dtype, str):
+        return dtype
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+class PretrainedConfig:
+    """Base class of every model configuration.
+
+    Args (the generic ones; each family adds its own):
+        num_labels / id2label / label2id: the classification labels (`id2label` keys may be strings
+            in config.json; they become ints here).
+        problem_type: "regression", "single_label_classification" or "multi_label_classification";
+            None lets sequence-classification heads infer it from the labels.
+        output_attentions / output_hidden_states / return_dict: defaults for `forward`.
+        torch_dtype: the dtype the weights were saved in (`dtype` in transformers 5.x files).
+        attn_implementation: "eager", "sdpa" (default) or "flash_attention_2".
+        Any other keyword is stored as an attribute and saved back.
+    """
+
+    model_type: str = ""
+    attribute_map: Dict[str, str] = {}
+    is_composition: bool = False
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        key = type(self).attribute_map.get(key, key)
+        super().__setattr__(key, value)
+
+    def __getattribute__(self, key: str) -> Any:
+        if key != "attribute_map" and key in type(self).attribute_map:
+            key = type(self).attribute_map[key]
+        return super().__getattribute__(key)
+
+    def __init__(self, **kwargs: Any) -> None:
+        if "dtype" in kwargs:  # transformers 5.x name
+            kwargs.setdefault("torch_dtype", kwargs.pop("dtype"))
+            kwargs.pop("dtype", None)
+        for key, default in _COMMON_DEFAULTS.items():
+            setattr(self, key, copy.deepcopy(kwargs.pop(key, default)))
+        self.torch_dtype = dtype_name(self.torch_dtype)
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {self.problem_type!r}")
+
+        id2label = kwargs.pop("id2label", None)
+        label2id = kwargs.pop("label2id", None)
+        num_labels = kwargs.pop("num_labels", None)
+        if id2label is not None:
+            self.id2label = {int(k): v for k, v in id2label.items()}
+            if num_labels is not None and num_labels != len(self.id2label):
+                logger.warning("num_labels=%s ignored: id2label has %d labels", num_labels, len(self.id2label))
+        else:
+            self.id2label = None
+            self.num_labels = 2 if num_labels is None else num_labels
+        self.label2id = (
+            {k: int(v) for k, v in label2id.items()} if label2id is not None
+            else {v: k for k, v in self.id2label.items()}
+        )
+
+        self._name_or_path = str(kwargs.pop("name_or_path", kwargs.pop("_name_or_path", "")))
+        self._commit_hash = kwargs.pop("_commit_hash", None)
+        self._attn_implementation_internal = None
+        attn_implementation = kwargs.pop("attn_implementation", kwargs.pop("_attn_implementation", None))
+        if attn_implementation is not None:
+            self._attn_implementation = attn_implementation
+        kwargs.pop("model_type", None)  # the class decides its type
+        for key, value in kwargs.items():  # unknown keys are kept and saved back
+            try:
+                setattr(self, key, value)
+            except AttributeError:
+                logger.error("can't set %s=%r on %s", key, value, type(self).__name__)
+                raise
+
+    # --- labels -----------------------------------------------------------------------------------
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, n: int) -> None:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"num_labels must be a positive int, got {n!r}")
+        if self.id2label is None or len(self.id2label) != n:
+            self.id2label = {i: f"LABEL_{i}" for i in range(n)}
+            self.label2id = {v: k for k, v in self.id2label.items()}
+
+    # --- attention backend ------------------------------------------------------------------------
+    @property
+    def _attn_implementation(self) -> str:
+        return self._attn_implementation_internal or "sdpa"
+
+    @_attn_implementation.setter
+    def _attn_implementation(self, value: Optional[str]) -> None:
+        self._attn_implementation_internal = value
+
+    @property
+    def use_return_dict(self) -> bool:
+        return self.return_dict and not self.torchscript
+
+    @property
+    def name_or_path(self) -> str:
+        return self._name_or_path
+
+    @name_or_path.setter
+    def name_or_path(self, value: str) -> None:
+        self._name_or_path = str(value)
+
+    # --- (de)serialisation ------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, config_dict: Dict[str, Any], **kwargs: Any) -> Union["PretrainedConfig", Tuple]:
+        """Build a config from a dict; `kwargs` override its values. With `return_unused_kwargs=True`
+        the kwargs that are not config attributes come back separately."""
+        return_unused = kwargs.pop("return_unused_kwargs", False)
+        config = cls(**config_dict)
+        unused = {}
+        for key, value in kwargs.items():
+            if key in ("torch_dtype", "dtype"):
+                config.torch_dtype = dtype_name(value)
+            elif key == "attn_implementation":
+                config._attn_implementation = value
+            elif hasattr(config, key) or key in ("num_labels", "id2label", "label2id"):
+                if key == "id2label":
+                    value = {int(k): v for k, v in value.items()}
+                    config.label2id = {v: k for k, v in value.items()}
+                setattr(config, key, value)
+            else:
+                unused[key] = value
+        return (config, unused) if return_unused else config
+
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path: Union[str, os.PathLike], **hub_kwargs: Any) -> Dict[str, Any]:
+        """Read config.json from a folder, a json file, or a Hub repo."""
+        path = os.fspath(pretrained_model_name_or_path)
+        if os.path.isfile(path):
+            file = path
+        else:
+            file = resolve_file(path, CONFIG_NAME, **hub_kwargs)
+        try:
+            with open(file, encoding="utf-8") as f:
+                config_dict = json.load(f)
+        except json.JSONDecodeError as err:
+            raise OSError(f"{file} is not valid JSON: {err}") from err
+        if not isinstance(config_dict, dict):
+            raise OSError(f"{file} must hold a JSON object, got {type(config_dict).__name__}")
+        return config_dict
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Union[str, os.PathLike], **kwargs: Any) -> "PretrainedConfig":
+        """Load config.json from a folder or Hub id. kwargs override file values; hub kwargs
+        (cache_dir, revision, local_files_only, token, force_download) choose where to read."""
+        hub_kwargs = pop_hub_kwargs(kwargs)
+        config_dict = cls.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+        file_type = config_dict.get("model_type")
+        if cls.model_type and file_type and file_type != cls.model_type:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} holds a config of model_type {file_type!r}, "
+                f"but {cls.__name__} expects model_type {cls.model_type!r}"
+            )
+        config_dict.setdefault("_name_or_path", os.fspath(pretrained_model_name_or_path))
+        return cls.from_dict(config_dict, **kwargs)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Every attribute, as config.json would hold it (with `model_type`)."""
+        output = copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in _NOT_SAVED})
+        output["model_type"] = type(self).model_type
+        output["torch_dtype"] = dtype_name(output.get("torch_dtype"))
+        for key, value in output.items():
+            if isinstance(value, PretrainedConfig):
+                output[key] = value.to_dict()
+        return output
+
+    def to_diff_dict(self) -> Dict[str, Any]:
+        """Only what differs from the defaults (what `save_pretrained` writes, like the reference)."""
+        config_dict = self.to_dict()
+        base_defaults = PretrainedConfig().to_dict()
+        class_defaults = type(self)().to_dict() if not self.is_composition else {}
+        diff = {}
+        for key, value in config_dict.items():
+            if (
+                key not in base_defaults
+                or key == "transformers_version"
+                or value != base_defaults[key]
+                or (key in class_defaults and value != class_defaults[key])
+            ):
+                diff[key] = value
+        return diff
+
+    def to_json_string(self, use_diff: bool = True) -> str:
+        config_dict = self.to_diff_dict() if use_diff else self.to_dict()
+        return json.dumps(config_dict, indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, json_file_path: Union[str, os.PathLike], use_diff: bool = True) -> None:
+        write_atomically(json_file_path, self.to_json_string(use_diff).encode("utf-8"))
+
+    def save_pretrained(self, save_directory: Union[str, os.PathLike], **kwargs: Any) -> None:
+        """Write config.json into `save_directory` (created if needed)."""
+        if os.path.isfile(save_directory):
+            raise ValueError(f"save_directory {save_directory!r} is a file, expected a folder")
+        os.makedirs(save_directory, exist_ok=True)
+        self.to_json_file(os.path.join(save_directory, CONFIG_NAME))
+
+    def update(self, config_dict: Dict[str, Any]) -> None:
+        for key, value in config_dict.items():
+            setattr(self, key, value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PretrainedConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} {self.to_json_string(use_diff=False)}"
+
+
+HUB_KWARGS = ("cache_dir", "revision", "local_files_only", "token", "force_download", "subfolder")
+
+
+def pop_hub_kwargs(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """Remove and return the kwargs that say where to read files from."""
+    return {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}

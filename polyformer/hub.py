@@ -1,0 +1,125 @@
+"""Where files come from and how they are written: a local folder or a Hugging Face Hub repo id.
+
+This is the only module that talks to the network, and only through `huggingface_hub` (its cache,
+`HF_HUB_OFFLINE`, revisions). Writing goes through `write_atomically` so that a failed save never
+leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from typing import Optional, Union
+
+PathLike = Union[str, os.PathLike]
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def _looks_like_path(name: str) -> bool:
+    """A name that cannot be a Hub id ("name" or "namespace/name") is meant as a folder."""
+    return not _HUB_ID.match(name)
+
+
+def resolve_file(
+    path_or_repo_id: PathLike,
+    filename: str,
+    *,
+    cache_dir: Optional[PathLike] = None,
+    revision: Optional[str] = None,
+    local_files_only: bool = False,
+    token: Optional[Union[str, bool]] = None,
+    force_download: bool = False,
+    subfolder: str = "",
+    required: bool = True,
+) -> Optional[str]:
+    """Local path of `filename` inside a folder or a Hub repo.
+
+    A name that is an existing folder is read from disk. Anything else is taken as a Hub id and
+    fetched through huggingface_hub (which honours HF_HUB_OFFLINE and its cache). Returns None when the
+    file is absent and `required` is False; raises a clear error otherwise.
+    """
+    name = os.fspath(path_or_repo_id)
+    if os.path.isdir(name):
+        file = os.path.join(name, subfolder, filename)
+        if os.path.isfile(file):
+            return file
+        if required:
+            raise FileNotFoundError(f"{filename} not found in folder {os.path.join(name, subfolder)!r}")
+        return None
+    if os.path.isfile(name):
+        raise NotADirectoryError(f"{name!r} is a file; expected a folder or a Hub repo id")
+    if _looks_like_path(name):
+        raise FileNotFoundError(f"no such folder: {name!r} (and it is not a Hub repo id)")
+
+    import huggingface_hub
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        return huggingface_hub.hf_hub_download(
+            name,
+            filename,
+            subfolder=subfolder or None,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+            force_download=force_download,
+        )
+    except EntryNotFoundError:
+        if required:
+            raise FileNotFoundError(f"{filename} not found in Hub repo {name!r} (revision {revision or 'main'})") from None
+        return None
+    except LocalEntryNotFoundError as err:
+        if not required and _cached_repo_exists(name, cache_dir):
+            return None
+        raise FileNotFoundError(
+            f"{name!r} is not a local folder, and {filename} is not in the Hub cache "
+            f"(offline or local_files_only): {err}"
+        ) from None
+    except (RepositoryNotFoundError, HFValidationError) as err:
+        raise FileNotFoundError(f"{name!r} is neither a local folder nor a Hub repo id: {err}") from None
+    except RevisionNotFoundError as err:
+        raise FileNotFoundError(f"revision {revision!r} not found in Hub repo {name!r}") from err
+
+
+def _cached_repo_exists(repo_id: str, cache_dir: Optional[PathLike]) -> bool:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    folder = os.path.join(os.fspath(cache_dir or HF_HUB_CACHE), "models--" + repo_id.replace("/", "--"))
+    return os.path.isdir(folder)
+
+
+def write_atomically(path: PathLike, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, then rename."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+class atomic_path:
+    """Context manager giving a temporary path beside `path`; renamed onto `path` on success,
+    deleted on failure, so readers never see a partial file."""
+
+    def __init__(self, path: PathLike):
+        self.path = os.fspath(path)
+
+    def __enter__(self) -> str:
+        folder, base = os.path.split(os.path.abspath(self.path))
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        elif os.path.exists(self.tmp):
+            os.remove(self.tmp)

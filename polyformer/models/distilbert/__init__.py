@@ -1,0 +1,1 @@
+"""DistilBERT: configuration, tokenizers, PyTorch models, and the BERT -> DistilBERT converter."""

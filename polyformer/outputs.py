@@ -1,0 +1,126 @@
+"""Model outputs: dataclasses that are also ordered dicts, as in transformers.
+
+`out.logits`, `out["logits"]` and `out[0]` all work. Fields left as None are not keys and are skipped by
+index access and `to_tuple()`, so `return_dict=False` gives the reference's tuple (loss first when it
+was computed). The classes hold tensors of any framework; this module imports none.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, fields
+from typing import Any, Optional, Tuple
+
+
+class ModelOutput(OrderedDict):
+    """Base of every output class. Subclasses are `@dataclass`es whose fields all default to None."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _register_pytree(cls)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if value is not None or name in self.keys():
+            super().__setitem__(name, value)
+        super().__setattr__(name, value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        super().__setattr__(key, value)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return dict.__getitem__(self, key)
+        return self.to_tuple()[key]
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError(f"cannot delete fields of {type(self).__name__}")
+
+    def __reduce__(self):
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))
+
+    def to_tuple(self) -> Tuple[Any, ...]:
+        """The non-None fields, in declaration order."""
+        return tuple(self[k] for k in self.keys())
+
+
+def _register_pytree(cls: type) -> None:
+    """Let torch.compile / torch.export see through outputs when torch is already loaded."""
+    import sys
+
+    pytree = sys.modules.get("torch.utils._pytree")
+    if pytree is None:
+        return
+    pytree.register_pytree_node(
+        cls,
+        lambda out: (list(out.values()), list(out.keys())),
+        lambda values, keys: cls(**dict(zip(keys, values))),
+        serialized_type_name=f"{cls.__module__}.{cls.__qualname__}",
+    )
+
+
+def finish(output: ModelOutput, return_dict: bool) -> Any:
+    """What a forward returns: the output object, or its tuple when `return_dict` is False."""
+    return output if return_dict else output.to_tuple()
+
+
+@dataclass
+class BaseModelOutput(ModelOutput):
+    """Encoder output. `last_hidden_state` (B, T, C); `hidden_states`: embeddings + one per layer,
+    each (B, T, C); `attentions`: one per layer, (B, H, T, S), post-softmax."""
+
+    last_hidden_state: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class MaskedLMOutput(ModelOutput):
+    """`logits` (B, T, vocab_size); `loss` when labels are given."""
+
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class SequenceClassifierOutput(ModelOutput):
+    """`logits` (B, num_labels); `loss` when labels are given."""
+
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class MultipleChoiceModelOutput(ModelOutput):
+    """`logits` (B, num_choices); hidden states and attentions keep the flattened batch B * num_choices."""
+
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class TokenClassifierOutput(ModelOutput):
+    """`logits` (B, T, num_labels); `loss` when labels are given (-100 ignored)."""
+
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class QuestionAnsweringModelOutput(ModelOutput):
+    """`start_logits`, `end_logits` (B, T); `loss` (mean of start and end cross-entropy) when both
+    start_positions and end_positions are given."""
+
+    loss: Any = None
+    start_logits: Any = None
+    end_logits: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None

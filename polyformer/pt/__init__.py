@@ -1,0 +1,1 @@
+"""What every PyTorch model shares: the base class, attention, masks, heads, layers, input checks."""

@@ -1,0 +1,60 @@
+"""Input checks shared by the PyTorch models: bad input fails here, with the argument named, instead
+of deep inside torch (or, worse, silently)."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+
+def check_ids(input_ids: torch.Tensor, vocab_size: int, *, name: str = "input_ids", rank: int = 2) -> None:
+    """Token ids: an integer tensor of the given rank with values in [0, vocab_size)."""
+    if not isinstance(input_ids, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(input_ids).__name__}")
+    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token ids (torch.long), got dtype {input_ids.dtype}")
+    if input_ids.dim() != rank:
+        raise ValueError(f"{name} must have {rank} dimensions {_shape_words(rank)}, got shape {tuple(input_ids.shape)}")
+    if input_ids.numel() and (bool((input_ids < 0).any()) or bool((input_ids >= vocab_size).any())):
+        lo, hi = int(input_ids.min()), int(input_ids.max())
+        raise IndexError(f"{name} must lie in [0, {vocab_size}) (vocab_size); got values from {lo} to {hi}")
+
+
+def check_embeds(inputs_embeds: torch.Tensor, width: int, *, rank: int = 3) -> None:
+    if not isinstance(inputs_embeds, torch.Tensor) or not inputs_embeds.is_floating_point():
+        raise TypeError("inputs_embeds must be a floating-point torch.Tensor")
+    if inputs_embeds.dim() != rank or inputs_embeds.shape[-1] != width:
+        raise ValueError(
+            f"inputs_embeds must be a {rank}-D tensor whose last dimension is the hidden size {width}, "
+            f"got shape {tuple(inputs_embeds.shape)}"
+        )
+
+
+def check_length(length: int, max_positions: int) -> None:
+    if length > max_positions:
+        raise ValueError(
+            f"sequence length {length} exceeds max_position_embeddings={max_positions}; "
+            "truncate the input (tokenizer(..., truncation=True, max_length=...))"
+        )
+
+
+def check_mask(attention_mask: Optional[torch.Tensor], shape: Tuple[int, ...], name: str = "attention_mask") -> None:
+    """A mask, if given, must have exactly the shape of the ids it masks."""
+    if attention_mask is None:
+        return
+    if not isinstance(attention_mask, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(attention_mask).__name__}")
+    if tuple(attention_mask.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} like the inputs, got {tuple(attention_mask.shape)}")
+
+
+def one_of(input_ids: Optional[torch.Tensor], inputs_embeds: Optional[torch.Tensor]) -> None:
+    if input_ids is not None and inputs_embeds is not None:
+        raise ValueError("You cannot specify both input_ids and inputs_embeds at the same time")
+    if input_ids is None and inputs_embeds is None:
+        raise ValueError("You have to specify either input_ids or inputs_embeds")
+
+
+def _shape_words(rank: int) -> str:
+    return {2: "(batch_size, sequence_length)", 3: "(batch_size, num_choices, sequence_length)"}.get(rank, f"({rank}-D)")

@@ -1,0 +1,353 @@
+"""`PreTrainedModel`: what every PyTorch model shares — loading, saving, init, tying, resizing.
+
+Loading builds the model on the meta device (no memory for weights), initialises only the modules
+whose weights the checkpoint lacks, then assigns the checkpoint's tensors in the requested dtype, so
+peak memory stays near the checkpoint's size.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
+
+import torch
+import torch.nn as nn
+
+from ..checkpoints import find_weight_files, iter_state_dict, save_state_dict
+from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs
+from .attention import check_implementation
+from .layers import SinusoidalEmbedding
+
+logger = logging.getLogger(__name__)
+
+_LEGACY_NAMES = {"gamma": "weight", "beta": "bias"}  # old LayerNorm parameter names
+
+
+def resolve_dtype(torch_dtype: Any, config: PretrainedConfig, first_tensor: Optional[torch.Tensor]) -> torch.dtype:
+    """`torch_dtype` argument -> a floating torch.dtype ("auto": the config's or the checkpoint's)."""
+    if torch_dtype is None:
+        return torch.float32
+    if torch_dtype == "auto":
+        name = getattr(config, "torch_dtype", None)
+        if name:
+            return resolve_dtype(name, config, None)
+        return first_tensor.dtype if first_tensor is not None and first_tensor.is_floating_point() else torch.float32
+    if isinstance(torch_dtype, str):
+        torch_dtype = getattr(torch, torch_dtype, None)
+    if not isinstance(torch_dtype, torch.dtype) or not torch_dtype.is_floating_point:
+        raise ValueError(f"torch_dtype must be 'auto' or a floating torch.dtype (e.g. torch.float16), got {torch_dtype!r}")
+    return torch_dtype
+
+
+class PreTrainedModel(nn.Module):
+    """Base of every PyTorch model class.
+
+    Subclasses set `config_class`, `base_model_prefix` (the attribute holding the bare model inside
+    task models, e.g. "distilbert"), optionally `_tied_weights_keys`, and implement `_init_weights`
+    for layers the generic init does not cover.
+    """
+
+    config_class: type = PretrainedConfig
+    base_model_prefix: str = ""
+    main_input_name: str = "input_ids"
+    _tied_weights_keys: Optional[List[str]] = None
+    supports_gradient_checkpointing: bool = True
+    _supports_sdpa: bool = True
+    _supports_flash_attn_2: bool = True
+
+    def __init__(self, config: PretrainedConfig, *args, **kwargs):
+        super().__init__()
+        if not isinstance(config, PretrainedConfig):
+            raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
+        check_implementation(config._attn_implementation, self._supports_sdpa, self._supports_flash_attn_2)
+        self.config = config
+        self.name_or_path = config.name_or_path
+        self.gradient_checkpointing = False
+
+    # --- init -----------------------------------------------------------------------------------
+    def post_init(self) -> None:
+        """Call at the end of a subclass __init__: initialise every weight, then tie."""
+        self.apply(self._init_weights)
+        self.tie_weights()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """The reference's default init: normal(0, initializer_range) weights, zero biases, zeroed
+        padding row, LayerNorm to identity, sinusoidal tables recomputed."""
+        std = getattr(self.config, "initializer_range", 0.02)
+        if isinstance(module, nn.Linear):
+            module.weight.normal_(0.0, std)
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, SinusoidalEmbedding):
+            module.reset_parameters()
+        elif isinstance(module, nn.Embedding):
+            module.weight.normal_(0.0, std)
+            if module.padding_idx is not None:
+                module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            module.weight.fill_(1.0)
+            if module.bias is not None:
+                module.bias.zero_()
+
+    # --- embeddings -----------------------------------------------------------------------------
+    @property
+    def base_model(self) -> nn.Module:
+        return getattr(self, self.base_model_prefix, self)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(p.dtype for p in self.parameters() if p.is_floating_point())
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        if self.base_model is self:
+            raise NotImplementedError(f"{type(self).__name__} must implement get_input_embeddings")
+        return self.base_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        if self.base_model is self:
+            raise NotImplementedError(f"{type(self).__name__} must implement set_input_embeddings")
+        self.base_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> Optional[nn.Linear]:
+        return None
+
+    def tie_weights(self) -> None:
+        """Share the input embedding matrix with the output projection when the config says so."""
+        output = self.get_output_embeddings()
+        if output is not None and self.config.tie_word_embeddings:
+            output.weight = self.get_input_embeddings().weight
+
+    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None, pad_to_multiple_of: Optional[int] = None) -> nn.Embedding:
+        """Grow or shrink the vocabulary: old rows kept, new rows initialised like fresh weights,
+        the output projection (and its bias) following. Updates config.vocab_size."""
+        old = self.get_input_embeddings()
+        n = old.num_embeddings if new_num_tokens is None else new_num_tokens
+        if pad_to_multiple_of is not None:
+            n = -(-n // pad_to_multiple_of) * pad_to_multiple_of
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"new_num_tokens must be a positive int, got {new_num_tokens!r}")
+        keep = min(n, old.num_embeddings)
+        padding_idx = old.padding_idx if old.padding_idx is not None and old.padding_idx < n else None
+        new = nn.Embedding(n, old.embedding_dim, padding_idx=padding_idx, device=old.weight.device, dtype=old.weight.dtype)
+        self._init_weights(new)
+        with torch.no_grad():
+            new.weight[:keep] = old.weight[:keep]
+        self.set_input_embeddings(new)
+
+        output = self.get_output_embeddings()
+        if output is not None:
+            tied = self.config.tie_word_embeddings
+            new_out = nn.Linear(output.in_features, n, bias=output.bias is not None,
+                                device=output.weight.device, dtype=output.weight.dtype)
+            self._init_weights(new_out)
+            with torch.no_grad():
+                if not tied:
+                    new_out.weight[:keep] = output.weight[:keep]
+                if output.bias is not None:
+                    new_out.bias[:keep] = output.bias[:keep]
+            self.set_output_embeddings(new_out)
+        self.config.vocab_size = n
+        self.tie_weights()
+        return self.get_input_embeddings()
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no output embeddings to set")
+
+    # --- misc -----------------------------------------------------------------------------------
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Number of (unique) parameters, optionally only trainable ones or without embedding tables."""
+        skip = set()
+        if exclude_embeddings:
+            skip = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}
+        return sum(p.numel() for p in self.parameters() if id(p) not in skip and (p.requires_grad or not only_trainable))
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: Optional[Dict[str, Any]] = None) -> None:
+        """Recompute each layer's activations in backward instead of storing them (less memory)."""
+        if not self.supports_gradient_checkpointing:
+            raise ValueError(f"{type(self).__name__} does not support gradient checkpointing")
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = True
+
+    def gradient_checkpointing_disable(self) -> None:
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = False
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
+
+    def get_head_mask(self, head_mask: Optional[torch.Tensor], num_layers: int) -> List[Optional[torch.Tensor]]:
+        """(H,) or (L, H) 1/0 head mask -> per layer a (1, H, 1, 1) multiplier (or None)."""
+        if head_mask is None:
+            return [None] * num_layers
+        if head_mask.dim() == 1:
+            head_mask = head_mask.unsqueeze(0).expand(num_layers, -1)
+        if head_mask.dim() != 2 or head_mask.shape[0] != num_layers:
+            raise ValueError(f"head_mask must have shape (num_heads,) or ({num_layers}, num_heads), got {tuple(head_mask.shape)}")
+        head_mask = head_mask.to(dtype=self.dtype, device=self.device)
+        return [m[None, :, None, None] for m in head_mask]
+
+    # --- save / load ----------------------------------------------------------------------------
+    def save_pretrained(
+        self,
+        save_directory: Union[str, os.PathLike],
+        *,
+        is_main_process: bool = True,
+        state_dict: Optional[Dict[str, torch.Tensor]] = None,
+        safe_serialization: bool = True,
+        max_shard_size: Union[int, str] = "5GB",
+        **kwargs: Any,
+    ) -> None:
+        """Write config.json and the weights (safetensors by default, sharded past `max_shard_size`)
+        into `save_directory`, as transformers would, each file atomically."""
+        save_directory = os.fspath(save_directory)
+        if os.path.isfile(save_directory):
+            raise ValueError(f"save_directory {save_directory!r} is a file, expected a folder")
+        if not is_main_process:
+            return
+        os.makedirs(save_directory, exist_ok=True)
+        self.config.architectures = [type(self).__name__]
+        self.config.torch_dtype = dtype_name(self.dtype)
+        state_dict = self.state_dict() if state_dict is None else state_dict
+        save_state_dict(self._drop_tied(state_dict), save_directory, safe_serialization=safe_serialization,
+                        max_shard_size=max_shard_size)
+        self.config.save_pretrained(save_directory)
+
+    def _drop_tied(self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Tensors sharing memory are saved once, under the name that is not a tied key."""
+        tied = set(self._tied_weights_keys or [])
+        seen: Dict[Tuple[int, int], str] = {}
+        kept = {}
+        for key in sorted(state_dict, key=lambda k: k in tied):  # untied names first
+            t = state_dict[key]
+            ident = (t.untyped_storage().data_ptr(), t.storage_offset()) if t.device.type != "meta" else (id(t), 0)
+            if ident in seen and t.numel():
+                continue
+            seen[ident] = key
+            kept[key] = t
+        return {k: kept[k] for k in state_dict if k in kept}
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: Union[str, os.PathLike],
+        *model_args: Any,
+        config: Optional[PretrainedConfig] = None,
+        torch_dtype: Any = None,
+        attn_implementation: Optional[str] = None,
+        output_loading_info: bool = False,
+        ignore_mismatched_sizes: bool = False,
+        use_safetensors: Optional[bool] = None,
+        device_map: Optional[Union[str, torch.device]] = None,
+        low_cpu_mem_usage: Optional[bool] = None,
+        **kwargs: Any,
+    ):
+        """Load a model from a folder or Hub id written by transformers (or polyformer).
+
+        Args:
+            config: a config to use instead of the folder's config.json.
+            torch_dtype: None (float32), "auto" (the saved dtype), or a torch dtype / its name.
+            attn_implementation: "eager", "sdpa" (default) or "flash_attention_2".
+            output_loading_info: also return {"missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"}.
+            ignore_mismatched_sizes: re-initialise weights whose shape differs (e.g. a new classifier)
+                instead of failing.
+            cache_dir, revision, local_files_only, token, force_download, subfolder: where to read from.
+            Other keyword arguments override config values (num_labels, id2label, problem_type, ...).
+        """
+        name = os.fspath(pretrained_model_name_or_path)
+        hub_kwargs = pop_hub_kwargs(kwargs)
+        if config is None:
+            config = cls.config_class.from_pretrained(name, **hub_kwargs, return_unused_kwargs=True, **kwargs)
+        elif isinstance(config, PretrainedConfig):
+            config = cls.config_class.from_dict(copy.deepcopy(config).to_dict(), return_unused_kwargs=True, **kwargs)
+        else:
+            raise TypeError(f"config must be a PretrainedConfig, got {type(config).__name__}")
+        config, unused = config
+        if unused:
+            raise TypeError(f"{cls.__name__}.from_pretrained got unexpected keyword arguments {sorted(unused)}")
+        config.name_or_path = name
+        impl = attn_implementation or config._attn_implementation_internal
+        if impl is None:
+            impl = "sdpa" if cls._supports_sdpa else "eager"
+        config._attn_implementation = impl
+
+        files = find_weight_files(name, use_safetensors=use_safetensors, **hub_kwargs)
+        state = dict(iter_state_dict(files))
+        first = next((t for t in state.values() if t.is_floating_point()), None)
+        dtype = resolve_dtype(torch_dtype, config, first)
+
+        with torch.device("meta"):
+            model = cls(config, *model_args)
+        info = model._load_state(state, dtype, ignore_mismatched_sizes)
+        model.tie_weights()
+        if device_map is not None:
+            model.to(device_map if device_map != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        model.eval()
+        return (model, info) if output_loading_info else model
+
+    def _load_state(self, state: Dict[str, torch.Tensor], dtype: torch.dtype, ignore_mismatched_sizes: bool) -> Dict[str, list]:
+        """Fill a meta-device model from a checkpoint state dict; returns the loading info."""
+        state = self._match_prefix({self._rename_legacy(k): v for k, v in state.items()})
+        expected = self.state_dict()
+        tied = set(self._tied_weights_keys or []) if self.config.tie_word_embeddings else set()
+
+        mismatched = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in state.items()
+                      if k in expected and v.shape != expected[k].shape]
+        if mismatched and not ignore_mismatched_sizes:
+            lines = "\n".join(f"  {k}: checkpoint {a}, model {b}" for k, a, b in mismatched)
+            raise RuntimeError(f"weights of {type(self).__name__} have other shapes than the checkpoint:\n{lines}\n"
+                               "Pass ignore_mismatched_sizes=True to re-initialise them.")
+        for key, _, _ in mismatched:
+            del state[key]
+        unexpected = sorted(k for k in state if k not in expected)
+        missing = sorted(k for k in expected if k not in state and k not in tied)
+
+        # Initialise (in float32, as the reference) only what the checkpoint does not provide.
+        owners = {k.rsplit(".", 1)[0] if "." in k else "" for k in missing}
+        modules = dict(self.named_modules())
+        for name, module in modules.items():
+            if name in owners or getattr(module, "_non_persistent_buffers_set", None):
+                module.to_empty(device="cpu", recurse=False)
+                self._init_weights(module)
+        loaded = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items() if k in expected}
+        self.load_state_dict(loaded, strict=False, assign=True)
+        self.tie_weights()
+        self.to(dtype)
+        still_meta = [n for n, t in list(self.named_parameters()) + list(self.named_buffers()) if t.is_meta]
+        if still_meta:
+            raise RuntimeError(f"internal error: weights left uninitialised after loading: {still_meta}")
+
+        if missing or mismatched:
+            logger.warning("Some weights of %s were newly initialized (not in the checkpoint): %s. "
+                           "You should probably train this model before using it.",
+                           type(self).__name__, missing + [k for k, _, _ in mismatched])
+        if unexpected:
+            logger.info("Some checkpoint weights were not used by %s: %s", type(self).__name__, unexpected)
+        return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched, "error_msgs": []}
+
+    @staticmethod
+    def _rename_legacy(key: str) -> str:
+        head, _, last = key.rpartition(".")
+        return f"{head}.{_LEGACY_NAMES[last]}" if last in _LEGACY_NAMES else key
+
+    def _match_prefix(self, state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Let a task model load a bare-model checkpoint and the bare model load a task checkpoint."""
+        prefix = self.base_model_prefix + "."
+        if not self.base_model_prefix:
+            return state
+        expects = hasattr(self, self.base_model_prefix)
+        has = any(k.startswith(prefix) for k in state)
+        if expects and not has:
+            return {prefix + k: v for k, v in state.items()}
+        if has and not expects:
+            return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
+        return state

@@ -74,10 +74,6 @@ def resolve_file(
             token=token,
             force_download=force_download,
         )
-    except EntryNotFoundError:
-        if required:
-            raise FileNotFoundError(f"{filename} not found in Hub repo {name!r} (revision {revision or 'main'})") from None
-        return None
     except LocalEntryNotFoundError as err:
         if not required and _cached_repo_exists(name, cache_dir):
             return None
@@ -85,6 +81,10 @@ def resolve_file(
             f"{name!r} is not a local folder, and {filename} is not in the Hub cache "
             f"(offline or local_files_only): {err}"
         ) from None
+    except EntryNotFoundError:  # after LocalEntryNotFoundError, its subclass
+        if required:
+            raise FileNotFoundError(f"{filename} not found in Hub repo {name!r} (revision {revision or 'main'})") from None
+        return None
     except (RepositoryNotFoundError, HFValidationError) as err:
         raise FileNotFoundError(f"{name!r} is neither a local folder nor a Hub repo id: {err}") from None
     except RevisionNotFoundError as err:

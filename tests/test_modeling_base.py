@@ -309,3 +309,23 @@ def test_bad_checkpoints(tmp_path):
 def test_qa_head_needs_two_labels():
     with pytest.raises(ValueError, match="num_labels should be 2"):
         tiny(DistilBertForQuestionAnswering, num_labels=3)
+
+
+@pytest.mark.parametrize("cls_name", ["DistilBertForSequenceClassification", "DistilBertForMultipleChoice"])
+def test_skipping_padding_gives_the_same_logits(cls_name):
+    """These heads read position 0 only, so they run on real tokens alone unless hidden states or
+    attentions (which show padded rows) are asked for; the logits must not change."""
+    import polyformer
+
+    model = tiny(getattr(polyformer, cls_name))
+    ids, mask = batch(4, 9)
+    mask[2, 3:] = 0
+    left = torch.ones_like(mask)
+    left[1, :2] = 0  # left padding: position 0 is padding, so nothing is skipped
+    if cls_name.endswith("MultipleChoice"):
+        ids, mask, left = ids.view(2, 2, 9), mask.view(2, 2, 9), left.view(2, 2, 9)
+    with torch.no_grad():
+        for m in (mask, left):
+            fast = model(input_ids=ids, attention_mask=m).logits
+            full = model(input_ids=ids, attention_mask=m, output_hidden_states=True).logits
+            torch.testing.assert_close(fast, full, atol=1e-6, rtol=0)

@@ -26,3 +26,26 @@ def padding_mask(attention_mask: Optional[torch.Tensor], dtype: torch.dtype, imp
 def additive(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """0/1 (or bool) keep-mask -> additive float mask (0 kept, dtype-min dropped)."""
     return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(keep == 0, torch.finfo(dtype).min)
+
+
+class Packing:
+    """The real tokens of a right- or left-padded batch, packed into rows (N, ...) so that
+    position-wise layers (linear, LayerNorm, feed-forward) skip the padding.
+
+    Attention still needs the (B, T) layout: `pad` scatters rows back (zeros at padding, which the
+    attention mask hides), `pack` gathers them again. Only valid where no caller reads padded
+    positions' outputs.
+    """
+
+    def __init__(self, attention_mask: torch.Tensor):
+        self.batch, self.length = attention_mask.shape
+        self.rows = attention_mask.reshape(-1).nonzero().squeeze(1)  # (N,) indices into B*T
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, ...) -> (N, ...)"""
+        return x.reshape(self.batch * self.length, *x.shape[2:]).index_select(0, self.rows)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, ...) -> (B, T, ...), zeros at padded positions."""
+        full = x.new_zeros(self.batch * self.length, *x.shape[1:]).index_copy_(0, self.rows, x)
+        return full.view(self.batch, self.length, *x.shape[1:])

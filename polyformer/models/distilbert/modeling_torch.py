@@ -26,7 +26,7 @@ from ...pt import inputs
 from ...pt.attention import attend, merge_heads, split_heads
 from ...pt.heads import classification_loss, cross_entropy_loss, flatten_choices, span_qa_loss
 from ...pt.layers import SinusoidalEmbedding, activation, chunked, run_layers
-from ...pt.masks import padding_mask
+from ...pt.masks import Packing, padding_mask
 from ...pt.modeling import PreTrainedModel
 from .configuration import DistilBertConfig
 
@@ -64,11 +64,17 @@ class MultiHeadSelfAttention(nn.Module):
         self.impl = config._attn_implementation
         self.q_lin, self.k_lin, self.v_lin, self.out_lin = (nn.Linear(config.dim, config.dim) for _ in range(4))
 
-    def forward(self, x, mask, head_mask=None, output_attentions=False):  # x: (B, T, C)
-        q, k, v = (split_heads(lin(x), self.n_heads) for lin in (self.q_lin, self.k_lin, self.v_lin))
+    def forward(self, x, mask, packing=None, head_mask=None, output_attentions=False):  # x: (B, T, C) | (N, C)
+        q, k, v = (lin(x) for lin in (self.q_lin, self.k_lin, self.v_lin))
+        if packing is not None:  # attention itself needs the (B, T) layout
+            q, k, v = packing.pad(q), packing.pad(k), packing.pad(v)
+        q, k, v = (split_heads(t, self.n_heads) for t in (q, k, v))  # (B, H, T, D)
         out, weights = attend(q, k, v, mask, scale=self.scale, dropout=self.dropout if self.training else 0.0,
                               head_mask=head_mask, need_weights=output_attentions, impl=self.impl)
-        return self.out_lin(merge_heads(out)), weights  # (B, T, C), (B, H, T, T) | None
+        out = merge_heads(out)  # (B, T, C)
+        if packing is not None:
+            out = packing.pack(out)
+        return self.out_lin(out), weights  # like x, (B, H, T, T) | None
 
 
 class FFN(nn.Module):
@@ -94,8 +100,8 @@ class TransformerBlock(nn.Module):
         self.ffn = FFN(config)
         self.output_layer_norm = nn.LayerNorm(config.dim, eps=LN_EPS)
 
-    def forward(self, x, mask, head_mask=None, output_attentions=False):
-        attn, weights = self.attention(x, mask, head_mask, output_attentions)
+    def forward(self, x, mask, packing=None, head_mask=None, output_attentions=False):
+        attn, weights = self.attention(x, mask, packing, head_mask, output_attentions)
         x = self.sa_layer_norm(attn + x)
         return self.output_layer_norm(self.ffn(x) + x), weights
 
@@ -106,25 +112,14 @@ class Transformer(nn.Module):
         self.layer = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
         self.gradient_checkpointing = False
 
-    def forward(self, x, mask, head_mask, output_hidden_states, output_attentions):
-        return run_layers(self.layer, x, mask, head_mask=head_mask, output_hidden_states=output_hidden_states,
+    def forward(self, x, mask, packing, head_mask, output_hidden_states, output_attentions):
+        return run_layers(self.layer, x, mask, packing, head_mask=head_mask, output_hidden_states=output_hidden_states,
                           output_attentions=output_attentions, gradient_checkpointing=self.gradient_checkpointing)
 
 
 class DistilBertPreTrainedModel(PreTrainedModel):
     config_class = DistilBertConfig
     base_model_prefix = "distilbert"
-
-    def _encode(self, input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                output_hidden_states, return_dict):
-        """Run the bare encoder with the config's output defaults; used by every head."""
-        config = self.config
-        return self.distilbert(
-            input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask, inputs_embeds=inputs_embeds,
-            output_attentions=config.output_attentions if output_attentions is None else output_attentions,
-            output_hidden_states=config.output_hidden_states if output_hidden_states is None else output_hidden_states,
-            return_dict=True,
-        )
 
     def _return_dict(self, return_dict: Optional[bool]) -> bool:
         return self.config.use_return_dict if return_dict is None else return_dict
@@ -183,6 +178,11 @@ class DistilBertModel(DistilBertPreTrainedModel):
     ):
         """input_ids (B, T) or inputs_embeds (B, T, C); attention_mask (B, T), 1 keep / 0 padding;
         head_mask (H,) or (L, H), 1 keep / 0 drop a head."""
+        out = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions, output_hidden_states)
+        return finish(out, self._return_dict(return_dict))
+
+    def encode(self, input_ids, attention_mask, head_mask, inputs_embeds, output_attentions, output_hidden_states,
+               skip_padding: bool = False) -> BaseModelOutput:
         config = self.config
         inputs.one_of(input_ids, inputs_embeds)
         if input_ids is not None:
@@ -198,10 +198,18 @@ class DistilBertModel(DistilBertPreTrainedModel):
 
         x = self.embeddings(input_ids, inputs_embeds)  # (B, T, C)
         mask = padding_mask(attention_mask, x.dtype, config._attn_implementation)
+        packing = None
+        # Padded rows are visible in hidden states and attention maps, so skip them only when neither is asked.
+        if skip_padding and mask is not None and not (output_hidden_states or output_attentions) \
+                and bool(attention_mask[:, 0].all()):
+            packing = Packing(attention_mask)
+            x = packing.pack(x)  # (N, C)
         x, hidden_states, attentions = self.transformer(
-            x, mask, self.get_head_mask(head_mask, config.n_layers), output_hidden_states, output_attentions
+            x, mask, packing, self.get_head_mask(head_mask, config.n_layers), output_hidden_states, output_attentions
         )
-        return finish(BaseModelOutput(x, hidden_states, attentions), self._return_dict(return_dict))
+        if packing is not None:
+            x = packing.pad(x)
+        return BaseModelOutput(x, hidden_states, attentions)
 
 
 class DistilBertForMaskedLM(DistilBertPreTrainedModel):
@@ -233,8 +241,8 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self._encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                           output_hidden_states, return_dict)
+        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
+                                     output_hidden_states)
         h = self.vocab_layer_norm(self.activation(self.vocab_transform(out.last_hidden_state)))
         logits = self.vocab_projector(h)  # (B, T, vocab_size)
         loss = None if labels is None else cross_entropy_loss(logits, labels)
@@ -256,8 +264,8 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self._encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                           output_hidden_states, return_dict)
+        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
+                                     output_hidden_states, skip_padding=True)  # reads position 0 only
         pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B, C)
         logits = self.classifier(pooled)  # (B, num_labels)
         loss = None if labels is None else classification_loss(logits, labels, self.config)
@@ -284,8 +292,8 @@ class DistilBertForMultipleChoice(DistilBertPreTrainedModel):
             inputs.check_embeds(inputs_embeds, self.config.dim, rank=4)
         num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         input_ids, attention_mask, inputs_embeds = flatten_choices(input_ids, attention_mask, inputs_embeds)
-        out = self._encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                           output_hidden_states, return_dict)
+        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
+                                     output_hidden_states, skip_padding=True)  # reads position 0 only
         pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B*N, C)
         logits = self.classifier(pooled).view(-1, num_choices)  # (B, N)
         loss = None if labels is None else cross_entropy_loss(logits, labels)
@@ -306,8 +314,8 @@ class DistilBertForTokenClassification(DistilBertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self._encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                           output_hidden_states, return_dict)
+        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
+                                     output_hidden_states)
         logits = self.classifier(self.dropout(out.last_hidden_state))
         loss = None if labels is None else cross_entropy_loss(logits, labels)
         return finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions),
@@ -330,8 +338,8 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
                 start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
-        out = self._encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                           output_hidden_states, return_dict)
+        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
+                                     output_hidden_states)
         logits = self.qa_outputs(self.dropout(out.last_hidden_state))  # (B, T, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = span_qa_loss(start_logits, end_logits, start_positions, end_positions)

@@ -1,0 +1,139 @@
+"""The `polyformer` command line.
+
+    polyformer convert bert-to-distilbert SRC DST [--layers 0,2,4] [--overwrite]
+    polyformer demo [--model DIR] [--query TEXT ...] [--top-k K]
+
+Each subcommand is a `_add_<name>(subparsers)` function that registers its arguments and the function
+that runs it (`args.run(args) -> exit status`). Heavy imports (torch, the models) happen inside those
+functions, so `polyformer --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+logger = logging.getLogger(__name__)
+
+DEMO_MODEL = Path(".cache") / "distilbert-all-MiniLM-L6-v2"  # what `make demo` builds
+DEMO_CORPUS = [
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The girl is carrying a baby.",
+    "A man is riding a horse.",
+    "A woman is playing violin.",
+    "Two men pushed carts through the woods.",
+    "A man is riding a white horse on an enclosed ground.",
+    "A monkey is playing drums.",
+    "A cheetah is running behind its prey.",
+]
+DEMO_QUERIES = [
+    "A man is eating pasta.",
+    "Someone in a gorilla costume is playing a set of drums.",
+    "A cheetah chases prey on across a field.",
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 failed, 2 bad usage)."""
+    parser = argparse.ArgumentParser(prog="polyformer", description="polyformer command line tools")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
+    _add_convert(commands)
+    _add_demo(commands)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        return args.run(args)
+    except (OSError, ValueError) as e:  # bad input files or arguments: one clear line, no traceback
+        print(f"polyformer {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+# --- convert -------------------------------------------------------------------------------------------
+
+def _add_convert(commands) -> None:
+    convert = commands.add_parser("convert", help="convert a checkpoint folder into another family's format")
+    kinds = convert.add_subparsers(title="conversions", dest="conversion", metavar="CONVERSION", required=True)
+    bert = kinds.add_parser(
+        "bert-to-distilbert", help="initialise a DistilBERT from BERT layers (the DistilBERT paper's student)",
+        description="Write a DistilBERT checkpoint folder DST from the BERT checkpoint folder SRC: the chosen "
+                    "teacher layers, token-type embedding 0 folded into the position embeddings, no pooler "
+                    "or heads, plus the tokenizer files.")
+    bert.add_argument("src", type=Path, metavar="SRC", help="BERT checkpoint folder (config.json + weights)")
+    bert.add_argument("dst", type=Path, metavar="DST", help="DistilBERT folder to create")
+    bert.add_argument("--layers", metavar="I,J,...", help="teacher layers to keep, in order (default: all), "
+                                                          "e.g. 0,2,4")
+    bert.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    bert.set_defaults(run=_run_bert_to_distilbert)
+
+
+def _run_bert_to_distilbert(args) -> int:
+    from polyformer.models.distilbert.convert_bert import convert_bert_to_distilbert, parse_layers
+
+    layers = None if args.layers is None else parse_layers(args.layers)
+    dst = convert_bert_to_distilbert(args.src, args.dst, layers, overwrite=args.overwrite)
+    print(dst)
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------------------------
+
+def _add_demo(commands) -> None:
+    demo = commands.add_parser(
+        "demo", help="sentence embeddings and semantic search with a DistilBERT folder",
+        description="Embed a few sentences with DistilBertModel (attention-masked mean pooling, then L2 "
+                    "normalisation, as sentence-transformers' all-MiniLM-L6-v2 does) and rank them against "
+                    "each query by cosine similarity. `make demo` builds the default model: it fetches "
+                    "all-MiniLM-L6-v2 and converts it with `polyformer convert bert-to-distilbert`.")
+    demo.add_argument("--model", type=Path, default=DEMO_MODEL, help="DistilBERT folder (default: %(default)s)")
+    demo.add_argument("--query", action="append", help="a query (repeatable; default: three examples)")
+    demo.add_argument("--top-k", type=int, default=3, help="matches shown per query (default: %(default)s)")
+    demo.set_defaults(run=_run_demo)
+
+
+def mean_pool(last_hidden_state, attention_mask):
+    """Mean of the attended token vectors, as sentence-transformers' Pooling(mean): (B, T, C) -> (B, C)."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # (B, T, 1)
+    return (last_hidden_state * mask).sum(1) / torch.clamp(mask.sum(1), min=1e-9)
+
+
+def sentence_embeddings(model, tokenizer, texts: Sequence[str], normalize: bool = True):
+    """all-MiniLM-L6-v2's sentence embeddings: model -> mean_pool -> L2 normalisation. Returns (N, C)."""
+    import torch
+
+    batch = tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    pooled = mean_pool(hidden, batch["attention_mask"])
+    return torch.nn.functional.normalize(pooled, p=2, dim=1) if normalize else pooled
+
+
+def _run_demo(args) -> int:
+    if not (args.model / "config.json").is_file():
+        print(f"polyformer demo: no model in {args.model}. Build the default one with `make demo`, or:\n"
+              "  python scripts/fetch_minilm.py\n"
+              f"  python -m polyformer convert bert-to-distilbert .cache/all-MiniLM-L6-v2 {DEMO_MODEL}\n"
+              f"  python -m polyformer demo --model {DEMO_MODEL}", file=sys.stderr)
+        return 1
+    from polyformer import AutoTokenizer, DistilBertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(args.model))
+    model = DistilBertModel.from_pretrained(str(args.model)).eval()
+    queries = args.query or DEMO_QUERIES
+    corpus = sentence_embeddings(model, tokenizer, DEMO_CORPUS)  # (N, C), unit rows
+    scores = sentence_embeddings(model, tokenizer, queries) @ corpus.T  # (Q, N) cosine similarities
+    config = model.config
+    print(f"{args.model}: DistilBertModel, {config.n_layers} layers, dim {config.dim}; "
+          f"{len(DEMO_CORPUS)} sentences embedded")
+    for query, row in zip(queries, scores):
+        print(f"\nquery: {query}")
+        top = row.topk(min(args.top_k, len(DEMO_CORPUS)))
+        for score, index in zip(top.values.tolist(), top.indices.tolist()):
+            print(f"  {score:.4f}  {DEMO_CORPUS[index]}")
+    return 0

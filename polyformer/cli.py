@@ -3,7 +3,8 @@
     polyformer convert bert-to-distilbert SRC DST [--layers 0,2,4] [--overwrite]
     polyformer demo [--model DIR] [--query TEXT ...] [--top-k K]
 
-Each subcommand is a `_add_<name>(subparsers)` function that registers its arguments and the function
+Each subcommand is a `_add_<name>(subparsers, common)` function that registers its arguments (`common`
+holds the options every command takes, such as --quiet) and the function
 that runs it (`args.run(args) -> exit status`). Heavy imports (torch, the models) happen inside those
 functions, so `polyformer --help` stays instant.
 """
@@ -42,8 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="polyformer", description="polyformer command line tools")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
-    _add_convert(commands)
-    _add_demo(commands)
+    common = argparse.ArgumentParser(add_help=False)  # options every command also takes after its name
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="log warnings and errors only")
+    _add_convert(commands, common)
+    _add_demo(commands, common)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
     try:
@@ -55,11 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --- convert -------------------------------------------------------------------------------------------
 
-def _add_convert(commands) -> None:
+def _add_convert(commands, common: argparse.ArgumentParser) -> None:
     convert = commands.add_parser("convert", help="convert a checkpoint folder into another family's format")
     kinds = convert.add_subparsers(title="conversions", dest="conversion", metavar="CONVERSION", required=True)
     bert = kinds.add_parser(
-        "bert-to-distilbert", help="initialise a DistilBERT from BERT layers (the DistilBERT paper's student)",
+        "bert-to-distilbert", parents=[common], help="initialise a DistilBERT from BERT layers (the DistilBERT paper's student)",
         description="Write a DistilBERT checkpoint folder DST from the BERT checkpoint folder SRC: the chosen "
                     "teacher layers, token-type embedding 0 folded into the position embeddings, no pooler "
                     "or heads, plus the tokenizer files.")
@@ -75,16 +79,17 @@ def _run_bert_to_distilbert(args) -> int:
     from polyformer.models.distilbert.convert_bert import convert_bert_to_distilbert, parse_layers
 
     layers = None if args.layers is None else parse_layers(args.layers)
-    dst = convert_bert_to_distilbert(args.src, args.dst, layers, overwrite=args.overwrite)
+    dst = convert_bert_to_distilbert(args.src, args.dst, layers, overwrite=args.overwrite,
+                                     progress=False if args.quiet else None)
     print(dst)
     return 0
 
 
 # --- demo ----------------------------------------------------------------------------------------------
 
-def _add_demo(commands) -> None:
+def _add_demo(commands, common: argparse.ArgumentParser) -> None:
     demo = commands.add_parser(
-        "demo", help="sentence embeddings and semantic search with a DistilBERT folder",
+        "demo", parents=[common], help="sentence embeddings and semantic search with a DistilBERT folder",
         description="Embed a few sentences with DistilBertModel (attention-masked mean pooling, then L2 "
                     "normalisation, as sentence-transformers' all-MiniLM-L6-v2 does) and rank them against "
                     "each query by cosine similarity. `make demo` builds the default model: it fetches "

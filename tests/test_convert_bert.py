@@ -152,7 +152,8 @@ def test_no_tokenizer_is_a_warning(tmp_path, caplog):
     assert "without a tokenizer" in caplog.text
 
 
-def test_prefixed_bin_with_heads_and_tf_layernorm_names(tmp_path):
+@pytest.mark.parametrize("zipfile_format", [True, False], ids=["zip", "legacy"])
+def test_prefixed_bin_with_heads_and_tf_layernorm_names(tmp_path, zipfile_format):
     state = bert_state()
     prefixed = {}
     for name, tensor in state.items():
@@ -164,7 +165,7 @@ def test_prefixed_bin_with_heads_and_tf_layernorm_names(tmp_path):
     src = tmp_path / "bert"
     src.mkdir()
     (src / "config.json").write_text(json.dumps(bert_config(architectures=["BertForPreTraining"])))
-    torch.save(prefixed, src / "pytorch_model.bin")
+    torch.save(prefixed, src / "pytorch_model.bin", _use_new_zipfile_serialization=zipfile_format)
     distil = load_file(str(convert_bert_to_distilbert(src, tmp_path / "distil") / "model.safetensors"))
     assert torch.equal(distil["transformer.layer.1.sa_layer_norm.weight"],
                        state["encoder.layer.1.attention.output.LayerNorm.weight"])

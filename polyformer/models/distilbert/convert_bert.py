@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import numbers
 import os
 import secrets
 import shutil
@@ -91,7 +92,7 @@ def parse_layers(text: str) -> list[int]:
 
 
 def convert_bert_to_distilbert(src: str | os.PathLike, dst: str | os.PathLike, layers: Sequence[int] | None = None,
-                               *, overwrite: bool = False) -> Path:
+                               *, overwrite: bool = False, progress: bool | None = None) -> Path:
     """Write a DistilBERT checkpoint folder DST built from the BERT checkpoint folder SRC.
 
     Args:
@@ -101,6 +102,7 @@ def convert_bert_to_distilbert(src: str | os.PathLike, dst: str | os.PathLike, l
         dst: the folder to create. It must not exist unless `overwrite=True`.
         layers: the teacher layers that become the student's layers 0, 1, ... in this order (default: all).
         overwrite: replace an existing DST (only once the new folder is complete).
+        progress: show a progress bar over the tensors (default: when stderr is a terminal).
 
     Returns:
         The path of the new folder.
@@ -126,7 +128,8 @@ def convert_bert_to_distilbert(src: str | os.PathLike, dst: str | os.PathLike, l
         tmp = _make_temp_dir(dst, "tmp")
         try:
             tensors = {name: tensor.load().contiguous()
-                       for name, tensor in tqdm(plan.items(), desc="bert-to-distilbert", unit="tensor")}
+                       for name, tensor in tqdm(plan.items(), desc="bert-to-distilbert", unit="tensor",
+                                                disable=None if progress is None else not progress)}
             save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
             del tensors
             _write_json(tmp / "config.json", config)
@@ -197,12 +200,12 @@ def _check_layers(layers: Sequence[int] | None, n_teacher: int) -> list[int]:
     layers = list(layers)
     if not layers:
         raise ConversionError("choose at least one layer")
-    bad = [i for i in layers if not isinstance(i, int) or not 0 <= i < n_teacher]
+    bad = [i for i in layers if not isinstance(i, numbers.Integral) or not 0 <= i < n_teacher]
     if bad:
         raise ConversionError(f"layers {bad} out of range: the BERT checkpoint has layers 0..{n_teacher - 1}")
     if len(set(layers)) != len(layers):
         raise ConversionError(f"layers {layers} name a layer twice")
-    return layers
+    return [int(i) for i in layers]
 
 
 # --- weights -------------------------------------------------------------------------------------------
@@ -235,9 +238,19 @@ def _open_weights(src: Path, stack: contextlib.ExitStack) -> dict[str, _Tensor]:
             weights.update({name: _Tensor(name, tuple(f.get_slice(name).get_shape()),
                                           partial(f.get_tensor, name)) for name in f.keys()})
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            state = _load_bin(path)
             weights.update({name: _Tensor(name, tuple(t.shape), t.clone) for name, t in state.items()})
     return weights
+
+
+def _load_bin(path: Path) -> dict[str, torch.Tensor]:
+    """A pytorch_model.bin state dict, unpickling tensors only (weights_only=True), memory-mapped if possible."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:  # files from torch < 1.6 (e.g. the original BERT releases) cannot be mapped
+        if "mmap" not in str(e):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _shards(src: Path, index_name: str) -> list[Path]:

@@ -1,0 +1,89 @@
+"""Plain-JSON encoding of tokenizer call arguments and results, for the tokenizer fixtures.
+
+Shared by `scripts/fixtures/make_tokenizer_fixtures.py` (run with transformers 4.37.2, the oracle) and
+the tests (run with polyformer), so both sides write and read the very same format. It imports neither
+transformers nor polyformer, and no tensor library at import time.
+
+Encoded forms (anything else is plain JSON):
+- a `BatchEncoding`:   {"__encoding__": {key: value, ...}}   (its `.data`, keys in order)
+- an array / tensor:   {"__array__": "np" | "pt", "dtype": "int64", "shape": [2, 7], "data": [[...]]}
+- an `AddedToken`:     {"__added_token__": {"content": ..., "single_word": ..., "lstrip": ..., ...}}
+- an exception:        {"__error__": "ValueError", "message": "..."}   (tests compare the type only)
+- a tuple:             a list (JSON has no tuples; tokenizers accept both)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+
+def to_json(value: Any) -> Any:
+    """Turn a tokenizer result (or argument) into plain JSON values, as described above."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, BaseException):
+        return {"__error__": type(value).__name__, "message": str(value)}
+    if hasattr(value, "data") and hasattr(value, "encodings"):  # BatchEncoding (reference or polyformer)
+        return {"__encoding__": {key: to_json(item) for key, item in value.data.items()}}
+    if hasattr(value, "content") and hasattr(value, "__getstate__") and hasattr(value, "single_word"):
+        return {"__added_token__": dict(value.__getstate__())}
+    kind = _array_kind(value)
+    if kind is not None:
+        dtype = str(value.dtype).replace("torch.", "")
+        return {"__array__": kind, "dtype": dtype, "shape": list(value.shape), "data": to_json(value.tolist())}
+    if hasattr(value, "item") and hasattr(value, "dtype"):  # numpy scalar
+        return value.item()
+    if isinstance(value, Mapping):
+        return {str(key): to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    raise TypeError(f"cannot encode {type(value).__name__} for a fixture")
+
+
+def _array_kind(value: Any) -> str | None:
+    module = type(value).__module__
+    if module == "numpy" and type(value).__name__ == "ndarray":
+        return "np"
+    if module.startswith("torch") and type(value).__name__ == "Tensor":
+        return "pt"
+    return None
+
+
+def from_json(value: Any, added_token: Callable[..., Any]) -> Any:
+    """Inverse of `to_json` for call arguments: rebuild AddedToken objects with `added_token(**state)`."""
+    if isinstance(value, list):
+        return [from_json(item, added_token) for item in value]
+    if isinstance(value, dict):
+        if "__added_token__" in value:
+            return added_token(**value["__added_token__"])
+        return {key: from_json(item, added_token) for key, item in value.items()}
+    return value
+
+
+def run_step(tok: Any, step: Mapping[str, Any], added_token: Callable[..., Any]) -> Any:
+    """Run one fixture step on `tok` and return its JSON-encoded result (an exception is a result too).
+
+    A step is {"set": attr, "value": v}, {"get": attr}, or {"call": method, "args": [...], "kwargs": {...}}
+    with optional "then": [[method, arg], ...] called on the returned encoding (e.g. ["word_ids", 0]).
+    """
+    try:
+        if "set" in step:
+            setattr(tok, step["set"], from_json(step["value"], added_token))
+            return None
+        if "get" in step:
+            return to_json(getattr(tok, step["get"]))
+        out = getattr(tok, step["call"])(*from_json(step.get("args", []), added_token),
+                                          **from_json(step.get("kwargs", {}), added_token))
+        if "then" not in step:
+            return to_json(out)
+        then = []
+        for method, arg in step["then"]:
+            try:
+                then.append(to_json(getattr(out, method)(arg)))
+            except Exception as err:  # noqa: BLE001 (recorded, then compared by type)
+                then.append(to_json(err))
+        return {"result": to_json(out), "then": then}
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # noqa: BLE001 (the Rust backend's panics are BaseExceptions)
+        return to_json(err)

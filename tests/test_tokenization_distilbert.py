@@ -13,7 +13,6 @@ Property tests (hypothesis) check slow == fast and decode(encode(x)) round trips
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from pathlib import Path
@@ -24,7 +23,7 @@ from hypothesis import strategies as st
 
 from polyformer.models.distilbert.tokenization import DistilBertTokenizer, DistilBertTokenizerFast
 from polyformer.tokenization.encoding import AddedToken
-from tokenizer_fixture_io import run_step
+from tokenizer_fixture_io import build_tokenizer, materialize, run_step
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tokenizers" / "distilbert"
 VOCAB = FIXTURES / "vocab.txt"
@@ -64,27 +63,10 @@ def replacement(step: dict, instead):
     return expectation(step, instead) if isinstance(instead, str) and instead in CLASSES else instead
 
 
-def materialize(files: dict, folder: Path) -> Path:
-    """Write a saved folder recorded in cases.json (tokenizer.json gets its vocabulary back)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = VOCAB.read_text(encoding="utf-8")
-    for name, content in files.items():
-        if "same_as" in content:
-            text = vocab
-        elif "json" in content:
-            data = copy.deepcopy(content["json"])
-            data["model"]["vocab"] = {token: i for i, token in enumerate(vocab.split("\n")[:-1])}
-            text = json.dumps(data, ensure_ascii=False)
-        else:
-            text = content["text"]
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("saved")
-    return {name: materialize(files, root / name) for name, files in DOC["saved"].items()}
+    return {name: materialize(files, root / name, VOCAB) for name, files in DOC["saved"].items()}
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +75,7 @@ def make(folders):
 
     def build(name: str, kind: str, fresh: bool = False):
         if fresh or (name, kind) not in cache:
-            spec, cls = DOC["tokenizers"][name], CLASSES[kind]
-            if spec["load"] == "init":
-                files = {arg: str(folders[f[1:].split(">/")[0]] / f.split(">/")[1]) if f.startswith("<")
-                         else str(FIXTURES / f) for arg, f in spec.get("files", {}).items()}
-                tok = cls(**files, **spec["kwargs"])
-            else:
-                tok = cls.from_pretrained(folders[spec["folder"]], **spec["kwargs"])
+            tok = build_tokenizer(DOC["tokenizers"][name], CLASSES[kind], FIXTURES, folders, AddedToken)
             if fresh:
                 return tok
             cache[name, kind] = tok

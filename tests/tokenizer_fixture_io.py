@@ -1,7 +1,7 @@
 """Plain-JSON encoding of tokenizer call arguments and results, for the tokenizer fixtures.
 
 Shared by `scripts/fixtures/make_tokenizer_fixtures.py` (run with transformers 4.37.2, the oracle) and
-the tests (run with polyformer), so both sides write and read the very same format. It imports neither
+the tests (run with polyformer), so both sides run and read the very same steps and files. It imports neither
 transformers nor polyformer, and no tensor library at import time.
 
 Encoded forms (anything else is plain JSON):
@@ -14,6 +14,9 @@ Encoded forms (anything else is plain JSON):
 
 from __future__ import annotations
 
+import copy
+import json
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 
@@ -87,3 +90,38 @@ def run_step(tok: Any, step: Mapping[str, Any], added_token: Callable[..., Any])
         raise
     except BaseException as err:  # noqa: BLE001 (the Rust backend's panics are BaseExceptions)
         return to_json(err)
+
+
+def fixture_path(name: str, fixture_dir: Path, folders: Mapping[str, Path]) -> str:
+    """`vocab.txt` lies in the fixture folder; `<folder>/file` in the saved folder of that name."""
+    if name.startswith("<"):
+        folder, file = name[1:].split(">/")
+        return str(Path(folders[folder]) / file)
+    return str(Path(fixture_dir) / name)
+
+
+def build_tokenizer(spec: Mapping[str, Any], cls: Any, fixture_dir: Path, folders: Mapping[str, Path],
+                    added_token: Callable[..., Any]) -> Any:
+    """A tokenizer as a cases.json spec says: {"load": "init", "files": {...}, "kwargs": {...}} or
+    {"load": "from_pretrained", "folder": name, "kwargs": {...}}."""
+    if spec["load"] == "init":
+        files = {arg: fixture_path(name, fixture_dir, folders) for arg, name in spec.get("files", {}).items()}
+        return cls(**files, **from_json(spec["kwargs"], added_token))
+    return cls.from_pretrained(str(folders[spec["folder"]]), **spec["kwargs"])
+
+
+def materialize(files: Mapping[str, Any], folder: Path, vocab_file: Path) -> Path:
+    """Write a saved folder recorded in cases.json; tokenizer.json gets its vocabulary back from vocab.txt."""
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = vocab_file.read_text(encoding="utf-8")
+    for name, content in files.items():
+        if "same_as" in content:
+            text = vocab
+        elif "json" in content:
+            data = copy.deepcopy(content["json"])
+            data["model"]["vocab"] = {token: i for i, token in enumerate(vocab.split("\n")[:-1])}
+            text = json.dumps(data, ensure_ascii=False)
+        else:
+            text = content["text"]
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder

@@ -1,7 +1,8 @@
 """Tokenizers shared by every model family.
 
 - `encoding`: AddedToken, BatchEncoding, padding / truncation strategies, tensor conversion
-- `base`: PreTrainedTokenizerBase (special tokens, __call__, padding, truncation, decode, save/load)
+- `base`: PreTrainedTokenizerBase (__call__, padding, truncation, tensors, decode, save/load)
+- `special_tokens`: the special-token attributes (cls_token, cls_token_id, ...) and add_tokens
 - `files`: tokenizer_config.json / special_tokens_map.json / added_tokens.json reading and writing
 - `slow`: PreTrainedTokenizer (pure Python)      - `fast`: PreTrainedTokenizerFast (`tokenizers`)
 - `wordpiece`: BERT's basic tokenizer, WordPiece, the [CLS]/[SEP] layout and its `tokenizers` pipeline

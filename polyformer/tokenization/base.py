@@ -6,8 +6,9 @@ A tokenizer turns text into model inputs in three stages, and this class owns th
         -> _encode_plus / _batch_encode_plus                  slow.py (pure Python) or fast.py (`tokenizers`)
         -> prepare_for_model / truncate_sequences / pad       ids -> BatchEncoding (used by slow tokenizers)
 
-plus the special-token attributes (`cls_token`, `cls_token_id`, ...), decoding, and reading and writing
-tokenizer_config.json / special_tokens_map.json (the vocabulary files belong to each model's tokenizer).
+plus decoding and saving / loading (files.py reads and writes tokenizer_config.json and
+special_tokens_map.json; the vocabulary files belong to each model's tokenizer). The special-token
+attributes (`cls_token`, `cls_token_id`, ..., add_tokens) come from special_tokens.py.
 Behaviour follows transformers 4.37; the few deliberate differences are noted where they happen.
 """
 
@@ -17,11 +18,12 @@ import copy
 import dataclasses
 import logging
 import os
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .encoding import (AddedToken, BatchEncoding, CharSpan, PaddingStrategy, TensorType, TokenSpan,
-                       TruncationStrategy, as_added_token, is_added_token, to_py_obj)
+                       TruncationStrategy, to_py_obj)
 from .files import load_pretrained_kwargs, prefixed, save_tokenizer_config, write_json
+from .special_tokens import SpecialTokensMixin
 
 __all__ = ["AddedToken", "BatchEncoding", "CharSpan", "PaddingStrategy", "PreTrainedTokenizerBase", "TensorType",
            "TokenSpan", "TruncationStrategy"]
@@ -30,9 +32,6 @@ logger = logging.getLogger(__name__)
 
 VERY_LARGE_INTEGER = int(1e30)  # "no limit" for model_max_length, as in the reference
 LARGE_INTEGER = int(1e20)
-
-SPECIAL_TOKENS_ATTRIBUTES = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
-                             "mask_token", "additional_special_tokens"]
 
 
 @dataclasses.dataclass
@@ -59,41 +58,7 @@ class EncodeOptions:
 _OPTION_NAMES = {field.name for field in dataclasses.fields(EncodeOptions)}
 
 
-class _SpecialToken:
-    """`tok.cls_token`: the token as a str (None when unset); settable to a str or an AddedToken."""
-
-    def __set_name__(self, owner, name):
-        self.name = name
-
-    def __get__(self, tok, owner=None):
-        if tok is None:
-            return self
-        value = tok._special_tokens.get(self.name)
-        return None if value is None else str(value)
-
-    def __set__(self, tok, value):
-        if value is not None and not isinstance(value, str) and not is_added_token(value):
-            raise ValueError(f"{self.name} must be a str or an AddedToken, got {type(value).__name__}")
-        tok._special_tokens[self.name] = value
-
-
-class _SpecialTokenId:
-    """`tok.cls_token_id`: the id of the matching special token (None when unset); settable by id."""
-
-    def __set_name__(self, owner, name):
-        self.token = name[: -len("_id")]
-
-    def __get__(self, tok, owner=None):
-        if tok is None:
-            return self
-        token = getattr(tok, self.token)
-        return None if token is None else tok.convert_tokens_to_ids(token)
-
-    def __set__(self, tok, value):
-        tok._special_tokens[self.token] = None if value is None else tok.convert_ids_to_tokens(value)
-
-
-class PreTrainedTokenizerBase:
+class PreTrainedTokenizerBase(SpecialTokensMixin):
     """Base of `PreTrainedTokenizer` (slow) and `PreTrainedTokenizerFast`.
 
     Args (keyword only, all optional; unknown ones are kept in `init_kwargs` and saved back):
@@ -113,22 +78,6 @@ class PreTrainedTokenizerBase:
     padding_side: str = "right"
     truncation_side: str = "right"
     slow_tokenizer_class = None
-    SPECIAL_TOKENS_ATTRIBUTES = SPECIAL_TOKENS_ATTRIBUTES
-
-    bos_token = _SpecialToken()
-    eos_token = _SpecialToken()
-    unk_token = _SpecialToken()
-    sep_token = _SpecialToken()
-    pad_token = _SpecialToken()
-    cls_token = _SpecialToken()
-    mask_token = _SpecialToken()
-    bos_token_id = _SpecialTokenId()
-    eos_token_id = _SpecialTokenId()
-    unk_token_id = _SpecialTokenId()
-    sep_token_id = _SpecialTokenId()
-    pad_token_id = _SpecialTokenId()
-    cls_token_id = _SpecialTokenId()
-    mask_token_id = _SpecialTokenId()
 
     def __init__(self, **kwargs):
         self.init_inputs: Tuple[Any, ...] = ()
@@ -147,130 +96,28 @@ class PreTrainedTokenizerBase:
         self.split_special_tokens = kwargs.pop("split_special_tokens", False)
         self.chat_template = kwargs.pop("chat_template", None)
         self.verbose = kwargs.pop("verbose", False)
-        self._pad_token_type_id = 0
-        self._special_tokens: Dict[str, Any] = {name: None for name in SPECIAL_TOKENS_ATTRIBUTES[:-1]}
-        self._additional_special_tokens: List[Any] = []
         self._warned: set = set()
-        for key in SPECIAL_TOKENS_ATTRIBUTES:
-            value = kwargs.get(key)
-            if value is None:
-                continue
-            if key == "additional_special_tokens":
-                if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) or is_added_token(t)
-                                                                   for t in value):
-                    raise TypeError(f"additional_special_tokens must be a list of str or AddedToken, got {value!r}")
-                self._additional_special_tokens = list(value)
-            else:
-                setattr(self, key, value)
+        self._init_special_tokens(kwargs)
+    def convert_tokens_to_ids(self, tokens: Union[None, str, List[str]]) -> Union[None, int, List[int]]:
+        """Id(s) of token(s) (the unknown token's id for tokens not in the vocabulary)."""
+        if tokens is None:
+            return None
+        if isinstance(tokens, str):
+            return self._token_to_id(tokens)
+        return [self._token_to_id(token) for token in tokens]
 
-    # -- special tokens -----------------------------------------------------------------------
-    @property
-    def additional_special_tokens(self) -> List[str]:
-        return [str(token) for token in self._additional_special_tokens]
+    def convert_ids_to_tokens(self, ids: Union[int, List[int]], skip_special_tokens: bool = False):
+        """Token(s) of id(s); `skip_special_tokens` drops the ids of the special-token attributes."""
+        if isinstance(ids, int):
+            return self._id_to_token(ids)
+        skip = set(self.all_special_ids) if skip_special_tokens else set()
+        return [self._id_to_token(int(index)) for index in ids if int(index) not in skip]
 
-    @additional_special_tokens.setter
-    def additional_special_tokens(self, value: Optional[Iterable[Any]]) -> None:
-        self._additional_special_tokens = list(value or [])
-
-    @property
-    def additional_special_tokens_ids(self) -> List[int]:
-        return self.convert_tokens_to_ids(self.additional_special_tokens)
-
-    @additional_special_tokens_ids.setter
-    def additional_special_tokens_ids(self, values: Iterable[int]) -> None:
-        self._additional_special_tokens = [self.convert_ids_to_tokens(value) for value in values]
-
-    @property
-    def pad_token_type_id(self) -> int:
-        return self._pad_token_type_id
-
-    @property
-    def special_tokens_map(self) -> Dict[str, Union[str, List[str]]]:
-        """The set special-token attributes, as strings (e.g. {"cls_token": "[CLS]", ...})."""
-        return {name: getattr(self, name) for name in SPECIAL_TOKENS_ATTRIBUTES if getattr(self, name)}
-
-    @property
-    def special_tokens_map_extended(self) -> Dict[str, Any]:
-        """Like `special_tokens_map`, keeping AddedToken objects as they were given."""
-        raw = dict(self._special_tokens, additional_special_tokens=self._additional_special_tokens)
-        return {name: raw[name] for name in SPECIAL_TOKENS_ATTRIBUTES if raw[name]}
-
-    @property
-    def all_special_tokens_extended(self) -> List[Any]:
-        """Every special token once (str or AddedToken), in attribute order."""
-        tokens, seen = [], set()
-        for value in self.special_tokens_map_extended.values():
-            for token in value if isinstance(value, (list, tuple)) else [value]:
-                if str(token) not in seen:
-                    seen.add(str(token))
-                    tokens.append(token)
-        return tokens
-
-    @property
-    def all_special_tokens(self) -> List[str]:
-        return [str(token) for token in self.all_special_tokens_extended]
-
-    @property
-    def all_special_ids(self) -> List[int]:
-        return self.convert_tokens_to_ids(self.all_special_tokens)
-
-    def add_special_tokens(self, special_tokens_dict: Dict[str, Any],
-                           replace_additional_special_tokens: bool = True) -> int:
-        """Set special-token attributes (e.g. {"pad_token": "[PAD]"}) and add the tokens to the vocabulary.
-
-        `additional_special_tokens` replaces the current list unless `replace_additional_special_tokens`
-        is False (the replaced tokens stay in the vocabulary). Returns the number of new vocabulary entries.
-        """
-        if not special_tokens_dict:
-            return 0
-        to_add: List[Any] = []
-        for key, value in special_tokens_dict.items():
-            if key not in SPECIAL_TOKENS_ATTRIBUTES:
-                raise ValueError(f"{key!r} is not a special token attribute; "
-                                 f"expected one of {SPECIAL_TOKENS_ATTRIBUTES}")
-            if key == "additional_special_tokens":
-                if not isinstance(value, (list, tuple)):
-                    raise TypeError(f"additional_special_tokens must be a list, got {type(value).__name__}")
-                new = [_special(token) for token in value
-                       if replace_additional_special_tokens or str(token) not in self.additional_special_tokens]
-                if replace_additional_special_tokens and new:
-                    self._additional_special_tokens = list(new)
-                else:
-                    self._additional_special_tokens.extend(new)
-                to_add += new
-            else:
-                token = _special(value, argument=key)
-                setattr(self, key, token)
-                if token not in to_add:
-                    to_add.append(token)
-        return self.add_tokens(to_add, special_tokens=True)
-
-    def add_tokens(self, new_tokens: Union[str, AddedToken, List[Union[str, AddedToken]]],
-                   special_tokens: bool = False) -> int:
-        """Add tokens (str or AddedToken) that are never split; returns how many are new to the vocabulary."""
-        if not new_tokens:
-            return 0
-        if not isinstance(new_tokens, (list, tuple)):
-            new_tokens = [new_tokens]
-        for token in new_tokens:
-            if not isinstance(token, str) and not is_added_token(token):
-                raise TypeError(f"add_tokens expects str or AddedToken values, got {type(token).__name__}: {token!r}")
-        return self._add_tokens(list(new_tokens), special_tokens=special_tokens)
-
-    def _add_tokens(self, new_tokens: List[Any], special_tokens: bool = False) -> int:
+    def _token_to_id(self, token: str) -> Optional[int]:
         raise NotImplementedError
 
-    @property
-    def added_tokens_decoder(self) -> Dict[int, AddedToken]:
+    def _id_to_token(self, index: int) -> Optional[str]:
         raise NotImplementedError
-
-    @property
-    def added_tokens_encoder(self) -> Dict[str, int]:
-        """Added token content -> id, by id."""
-        return {token.content: index for index, token in sorted(self.added_tokens_decoder.items())}
-
-    def get_added_vocab(self) -> Dict[str, int]:
-        return self.added_tokens_encoder
 
     # -- sizes --------------------------------------------------------------------------------
     @property
@@ -730,15 +577,6 @@ class PreTrainedTokenizerBase:
     def save_vocabulary(self, save_directory: str, filename_prefix: Optional[str] = None) -> Tuple[str, ...]:
         """Write the vocabulary files only; returns their paths."""
         raise NotImplementedError
-
-
-def _special(value: Any, argument: str = "additional_special_tokens") -> AddedToken:
-    """A special token as an AddedToken (str -> not normalized, no stripping)."""
-    if isinstance(value, str):
-        return AddedToken(value, rstrip=False, lstrip=False, normalized=False, special=True)
-    if is_added_token(value):
-        return as_added_token(value)
-    raise ValueError(f"{argument} must be a str or an AddedToken, got {type(value).__name__}: {value!r}")
 
 
 def _cut(ids: List[int], n: int, left: bool) -> List[int]:

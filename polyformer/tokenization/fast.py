@@ -148,22 +148,12 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         return self._tokenizer.num_special_tokens_to_add(pair)
 
-    def convert_tokens_to_ids(self, tokens: Union[None, str, List[str]]) -> Union[None, int, List[int]]:
-        if tokens is None:
-            return None
-        if isinstance(tokens, str):
-            return self._token_to_id(tokens)
-        return [self._token_to_id(token) for token in tokens]
-
     def _token_to_id(self, token: str) -> Optional[int]:
         index = self._tokenizer.token_to_id(token)
         return self.unk_token_id if index is None else index
 
-    def convert_ids_to_tokens(self, ids: Union[int, List[int]], skip_special_tokens: bool = False):
-        if isinstance(ids, int):
-            return self._tokenizer.id_to_token(ids)
-        skip = set(self.all_special_ids) if skip_special_tokens else set()
-        return [self._tokenizer.id_to_token(int(index)) for index in ids if int(index) not in skip]
+    def _id_to_token(self, index: int) -> Optional[str]:
+        return self._tokenizer.id_to_token(index)
 
     def tokenize(self, text: str, pair: Optional[str] = None, add_special_tokens: bool = False,
                  **kwargs) -> List[str]:

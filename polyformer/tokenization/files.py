@@ -21,6 +21,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..hub import resolve_file, write_atomically
 from .encoding import AddedToken, as_added_token, is_added_token
+from .special_tokens import SPECIAL_TOKENS_ATTRIBUTES
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def load_pretrained_kwargs(cls, name: str, kwargs: Dict[str, Any], hub: Dict[str
     config["added_tokens_decoder"] = decoder
     config = _tokens_from_json(config)
     by_content = {token.content: token for token in decoder.values()}
-    for key in cls.SPECIAL_TOKENS_ATTRIBUTES[:-1]:
+    for key in SPECIAL_TOKENS_ATTRIBUTES[:-1]:
         if config.get(key) is not None and str(config[key]) in by_content:
             config[key] = by_content[str(config[key])]
     return config
@@ -117,7 +118,7 @@ def _legacy_added_tokens(config: Dict[str, Any], user_kwargs: Dict[str, Any],
     decoder: Dict[int, AddedToken] = {}
     if resolved.get("added_tokens_file"):
         specials = set()
-        for key in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"):
+        for key in SPECIAL_TOKENS_ATTRIBUTES[:-1]:
             if config.get(key) is not None:
                 specials.add(str(_special_from_json(config[key])))
         specials.update(str(_special_from_json(t)) for t in config.get("additional_special_tokens") or [])

@@ -177,13 +177,6 @@ class PreTrainedTokenizer(PreTrainedTokenizerBase):
         """Tokens of a piece of text that holds no added token (each model implements it)."""
         raise NotImplementedError
 
-    def convert_tokens_to_ids(self, tokens: Union[None, str, List[str]]) -> Union[None, int, List[int]]:
-        if tokens is None:
-            return None
-        if isinstance(tokens, str):
-            return self._token_to_id(tokens)
-        return [self._token_to_id(token) for token in tokens]
-
     def _token_to_id(self, token: str) -> int:
         if token in self._added_tokens_encoder:
             return self._added_tokens_encoder[token]
@@ -191,13 +184,6 @@ class PreTrainedTokenizer(PreTrainedTokenizerBase):
 
     def _convert_token_to_id(self, token: str) -> int:
         raise NotImplementedError
-
-    def convert_ids_to_tokens(self, ids: Union[int, List[int]], skip_special_tokens: bool = False):
-        """Token(s) of id(s); `skip_special_tokens` drops the special-token attributes' ids."""
-        if isinstance(ids, int):
-            return self._id_to_token(ids)
-        skip = set(self.all_special_ids) if skip_special_tokens else set()
-        return [self._id_to_token(int(index)) for index in ids if int(index) not in skip]
 
     def _id_to_token(self, index: int) -> str:
         if index in self._added_tokens_decoder:

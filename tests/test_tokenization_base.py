@@ -416,3 +416,21 @@ def test_special_token_attributes(tok):
     assert tok.max_len_single_sentence == 510 and tok.max_len_sentences_pair == 509
     assert PaddingStrategy("longest") == "longest"
     assert isinstance(tok("x"), BatchEncoding) and "DistilBertTokenizer" in repr(tok)
+
+
+def test_tokenizers_pickle_and_copy(tok):
+    import copy
+
+    tok2 = copy.deepcopy(tok)
+    tok2.add_tokens(["brandnewtoken"])
+    assert "brandnewtoken" not in tok.get_vocab() and tok2.encode("brandnewtoken")[1] == 30522
+    again = pickle.loads(pickle.dumps(tok2))
+    assert again.encode("a brandnewtoken") == tok2.encode("a brandnewtoken") and len(again) == 30523
+
+
+def test_fast_from_slow_files(tmp_path, slow):
+    slow.save_pretrained(tmp_path)  # vocab.txt, no tokenizer.json
+    fast = DistilBertTokenizerFast.from_pretrained(tmp_path)
+    rebuilt = DistilBertTokenizerFast.from_pretrained(tmp_path, from_slow=True)
+    text = "Héllo, WORLD! 我爱 don't"
+    assert fast.encode(text) == rebuilt.encode(text) == slow.encode(text)

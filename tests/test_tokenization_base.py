@@ -191,6 +191,9 @@ def test_other_frameworks_are_imported_only_when_asked(tok, framework):
     (lambda t: t("a", max_length="10"), ValueError, "max_length"),
     (lambda t: t("a", stride=-2, truncation=True, max_length=4), ValueError, "stride"),
     (lambda t: t("a", padding=True, pad_to_multiple_of=0), ValueError, "pad_to_multiple_of"),
+    (lambda t: t("a", padding=True, truncation=True, max_length=8, pad_to_multiple_of=0), ValueError,
+     "pad_to_multiple_of"),
+    (lambda t: t.pad({"input_ids": [1]}, pad_to_multiple_of=-1), ValueError, "pad_to_multiple_of"),
     (lambda t: t("a", padding="max_length", max_length=10, truncation=True, pad_to_multiple_of=4), ValueError,
      "multiple"),
     (lambda t: t.add_special_tokens({"foo_token": "<foo>"}), ValueError, "foo_token"),
@@ -202,6 +205,12 @@ def test_other_frameworks_are_imported_only_when_asked(tok, framework):
 def test_bad_input_gets_a_clear_error(tok, call, error, message):
     with pytest.raises(error, match=message):
         call(tok)
+
+
+def test_empty_pre_split_sequences(slow, fast):
+    for words in ([[], ["a"]], [["a"], []]):
+        assert slow(words, is_split_into_words=True) == fast(words, is_split_into_words=True)
+    assert slow([], is_split_into_words=True)["input_ids"] == fast([], is_split_into_words=True)["input_ids"]
 
 
 def test_padding_to_max_length_needs_a_length(tok):

@@ -98,6 +98,8 @@ class PreTrainedTokenizerBase(SpecialTokensMixin):
         self.verbose = kwargs.pop("verbose", False)
         self._warned: set = set()
         self._init_special_tokens(kwargs)
+
+    # -- tokens <-> ids ------------------------------------------------------------------------
     def convert_tokens_to_ids(self, tokens: Union[None, str, List[str]]) -> Union[None, int, List[int]]:
         """Id(s) of token(s) (the unknown token's id for tokens not in the vocabulary)."""
         if tokens is None:
@@ -265,7 +267,6 @@ class PreTrainedTokenizerBase(SpecialTokensMixin):
             given.pop("padding", False), given.pop("truncation", None), given.pop("max_length", None),
             given.get("pad_to_multiple_of"), given.get("verbose", True))
         _check_int(given.get("stride", 0), "stride", minimum=0)
-        _check_int(given.get("pad_to_multiple_of"), "pad_to_multiple_of", minimum=1, optional=True)
         if given.get("return_tensors") is not None:
             given["return_tensors"] = TensorType.parse(given["return_tensors"], "return_tensors")
         options = EncodeOptions(padding=padding, truncation=truncation, max_length=max_length, **given)
@@ -277,6 +278,7 @@ class PreTrainedTokenizerBase(SpecialTokensMixin):
         resolves them, except that padding="max_length" with no length at all raises instead of silently
         not padding."""
         _check_int(max_length, "max_length", minimum=0, optional=True)
+        _check_int(pad_to_multiple_of, "pad_to_multiple_of", minimum=1, optional=True)
         if max_length is not None and padding is False and truncation is None:
             self._warn_once("max_length-truncation", "max_length is set but truncation is not; truncating with "
                             "'longest_first' (pass truncation=True to say so)", verbose)
@@ -438,8 +440,8 @@ class PreTrainedTokenizerBase(SpecialTokensMixin):
         if return_tensors is None:
             return_tensors = _tensor_kind(required)
         encoded_inputs = {key: to_py_obj(value) for key, value in encoded_inputs.items()}
-        strategy, _, max_length = self._get_padding_truncation_strategies(padding=padding, max_length=max_length,
-                                                                          verbose=verbose)
+        strategy, _, max_length = self._get_padding_truncation_strategies(
+            padding=padding, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of, verbose=verbose)
         required = encoded_inputs[main]
         if not isinstance(required[0], (list, tuple)):
             padded = self._pad(encoded_inputs, max_length, strategy, pad_to_multiple_of, return_attention_mask)

@@ -201,6 +201,8 @@ class PreTrainedTokenizer(PreTrainedTokenizerBase):
         """Ids of a str, of pre-split words (each tokenized alone), of tokens, or ids as they are."""
         if isinstance(text, str):
             return self.convert_tokens_to_ids(self.tokenize(text, **kwargs))
+        if is_split_into_words and isinstance(text, (list, tuple)) and not text:
+            return []  # no words (the reference's slow tokenizer fails here; its fast one gives [CLS] [SEP])
         if isinstance(text, (list, tuple)) and text and isinstance(text[0], str):
             if is_split_into_words:
                 words = (self.tokenize(word, is_split_into_words=True, **kwargs) for word in text)
@@ -224,7 +226,7 @@ class PreTrainedTokenizer(PreTrainedTokenizerBase):
         batch: Dict[str, List[Any]] = {}
         for item in items:
             if not isinstance(item, (list, tuple)) or (options.is_split_into_words
-                                                       and not isinstance(item[0], (list, tuple))):
+                                                       and not (item and isinstance(item[0], (list, tuple)))):
                 first, second = item, None
             elif len(item) == 2:
                 first, second = item

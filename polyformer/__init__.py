@@ -19,7 +19,9 @@ _EXPORTS: Dict[str, List[str]] = {
         "MultipleChoiceModelOutput", "TokenClassifierOutput", "QuestionAnsweringModelOutput",
     ],
     ".pt.modeling": ["PreTrainedModel"],
-    ".tokenization.base": ["BatchEncoding"],
+    ".tokenization.base": ["BatchEncoding", "PreTrainedTokenizerBase"],
+    ".tokenization.encoding": ["AddedToken", "TensorType", "PaddingStrategy", "TruncationStrategy", "CharSpan", "TokenSpan"],
+    ".tokenization.special_tokens": ["SpecialTokensMixin"],
     ".tokenization.slow": ["PreTrainedTokenizer"],
     ".tokenization.fast": ["PreTrainedTokenizerFast"],
     ".auto": [

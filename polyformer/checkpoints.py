@@ -9,13 +9,13 @@ failed save leaves no partial file. Key names are the reference's, so nothing is
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
+import pickle
 import re
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
-from .hub import atomic_path, resolve_file, write_atomically
+from .hub import InvalidFileError, atomic_path, read_json, resolve_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +25,12 @@ PT_WEIGHTS = "pytorch_model.bin"
 PT_INDEX = "pytorch_model.bin.index.json"
 
 
-class CheckpointError(OSError):
+class CheckpointError(InvalidFileError):
     """A weight file is missing, truncated or corrupted."""
+
+
+class _UnpicklingError(CheckpointError, pickle.UnpicklingError):
+    """A .bin that `torch.load(weights_only=True)` refused; still the pickle.UnpicklingError torch raises."""
 
 
 def find_weight_files(name: str, use_safetensors: Optional[bool] = None, **hub_kwargs) -> List[str]:
@@ -42,18 +46,19 @@ def find_weight_files(name: str, use_safetensors: Optional[bool] = None, **hub_k
             continue
         if not is_index:
             return [path]
-        with open(path, encoding="utf-8") as f:
-            try:
-                shards = sorted(set(json.load(f)["weight_map"].values()))
-            except (json.JSONDecodeError, KeyError) as err:
-                raise CheckpointError(f"{path} is not a valid shard index: {err}") from err
-        return [resolve_file(name, shard, **hub_kwargs) for shard in shards]
+        weight_map = read_json(path, "shard index").get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise CheckpointError(f"{path} is not a valid shard index: no weight_map")
+        try:
+            return [resolve_file(name, shard, **hub_kwargs) for shard in sorted(set(weight_map.values()))]
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"{filename} names a shard that is missing: {err}") from None
     wanted = " or ".join(name for name, _ in candidates)
     raise FileNotFoundError(f"no weights found in {name!r}: expected {wanted}")
 
 
 def load_file(path: str) -> Dict[str, "torch.Tensor"]:
-    """All tensors of one weight file, memory-mapped where the format allows."""
+    """All tensors of one weight file, memory-mapped where the format allows (not .bin files from torch < 1.6)."""
     import torch
 
     if path.endswith(".safetensors"):
@@ -65,9 +70,15 @@ def load_file(path: str) -> Dict[str, "torch.Tensor"]:
         except (SafetensorError, OSError) as err:
             raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupted?): {err}") from err
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:  # files from torch < 1.6 (e.g. the original BERT releases) cannot be mapped
+            if "mmap" not in str(err):
+                raise
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # the unpickler raises many types; the file is the problem either way
-        raise CheckpointError(f"{path} could not be read as a PyTorch weights file (weights_only): {err}") from err
+        error = _UnpicklingError if isinstance(err, pickle.UnpicklingError) else CheckpointError
+        raise error(f"{path} could not be read as a PyTorch weights file (weights_only): {err}") from err
 
 
 def iter_state_dict(files: List[str]) -> Iterator[Tuple[str, "torch.Tensor"]]:
@@ -143,7 +154,7 @@ def save_state_dict(
         total = sum(t.numel() * t.element_size() for t in state_dict.values())
         weight_map = {key: name for name, block in zip(names, blocks) for key in block}
         index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-        write_atomically(index_path, (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+        write_json(index_path, index)
         written.append(index_path)
     elif os.path.exists(index_path):
         os.remove(index_path)

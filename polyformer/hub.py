@@ -1,16 +1,18 @@
 """Where files come from and how they are written: a local folder or a Hugging Face Hub repo id.
 
 This is the only module that talks to the network, and only through `huggingface_hub` (its cache,
-`HF_HUB_OFFLINE`, revisions). Writing goes through `write_atomically` so that a failed save never
-leaves a partial file.
+`HF_HUB_OFFLINE`, revisions). Writing goes through `atomic_path` (`write_atomically`, `write_json`) so
+that a failed save never leaves a partial file, and a written file gets the mode a plain `open(path, "w")`
+would give it (0o666 less the umask), not the 0o600 of a temporary file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -98,6 +100,31 @@ def _cached_repo_exists(repo_id: str, cache_dir: Optional[PathLike]) -> bool:
     return os.path.isdir(folder)
 
 
+class InvalidFileError(OSError, ValueError):
+    """A file that exists but does not hold what it should (bad JSON, truncated weights, ...)."""
+
+
+def read_json(path: PathLike, what: str = "file") -> dict:
+    """The JSON object in `path`; a clear error when it is missing, not JSON, or not an object."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InvalidFileError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise InvalidFileError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def write_json(path: PathLike, value: Any) -> None:
+    """Write `value` as sorted, indented JSON (as transformers does), atomically."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_atomically(path, text.encode("utf-8"))
+
+
 def write_atomically(path: PathLike, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder, then rename."""
     with atomic_path(path) as tmp:
@@ -120,6 +147,13 @@ class atomic_path:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
+            os.chmod(self.tmp, 0o666 & ~_umask())
             os.replace(self.tmp, self.path)
         elif os.path.exists(self.tmp):
             os.remove(self.tmp)
+
+
+def _umask() -> int:
+    umask = os.umask(0)  # the only way to read it is to set it
+    os.umask(umask)
+    return umask

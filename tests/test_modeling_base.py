@@ -82,10 +82,36 @@ def test_sharded_save_and_load(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]
 
 
+def test_a_missing_shard_is_named(tmp_path):
+    tiny(DistilBertForSequenceClassification).save_pretrained(tmp_path, max_shard_size="20KB")
+    shard = json.loads((tmp_path / "model.safetensors.index.json").read_text())["weight_map"]["pre_classifier.bias"]
+    (tmp_path / shard).unlink()
+    with pytest.raises(FileNotFoundError, match=f"model.safetensors.index.json names a shard that is missing: "
+                                                f"{shard} not found"):
+        DistilBertForSequenceClassification.from_pretrained(tmp_path)
+
+
+def test_saved_files_get_the_mode_open_would_give(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        tiny().save_pretrained(tmp_path)
+    finally:
+        os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {"config.json": 0o644,
+                                                                               "model.safetensors": 0o644}
+
+
 def test_legacy_bin_is_loaded_with_weights_only(tmp_path):
     model = tiny()
     model.save_pretrained(tmp_path, safe_serialization=False)
     assert (tmp_path / "pytorch_model.bin").exists()
+    same_outputs(model, DistilBertModel.from_pretrained(tmp_path))
+
+
+def test_bin_from_torch_before_1_6_is_read_without_mmap(tmp_path):
+    model = tiny()
+    model.config.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin", _use_new_zipfile_serialization=False)
     same_outputs(model, DistilBertModel.from_pretrained(tmp_path))
 
 

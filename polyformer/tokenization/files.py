@@ -14,12 +14,11 @@ Files written by transformers 4.x and 5.x load (5.x writes `extra_special_tokens
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 from typing import Any, Dict, Optional, Tuple
 
-from ..hub import resolve_file, write_atomically
+from ..hub import read_json, resolve_file, write_json
 from .encoding import AddedToken, as_added_token, is_added_token
 from .special_tokens import SPECIAL_TOKENS_ATTRIBUTES
 
@@ -56,7 +55,7 @@ def load_pretrained_kwargs(cls, name: str, kwargs: Dict[str, Any], hub: Dict[str
 
     config: Dict[str, Any] = {}
     if resolved.get("tokenizer_config_file"):
-        config = _read_json(resolved["tokenizer_config_file"])
+        config = read_json(resolved["tokenizer_config_file"])
     saved_class = config.pop("tokenizer_class", None)
     if saved_class and saved_class.replace("Fast", "") != cls.__name__.replace("Fast", ""):
         logger.warning("%s was saved as a %s; loading it as a %s may tokenize differently",
@@ -102,7 +101,7 @@ def _legacy_added_tokens(config: Dict[str, Any], user_kwargs: Dict[str, Any],
                          resolved: Dict[str, Optional[str]]) -> Dict[int, AddedToken]:
     """Special tokens from special_tokens_map.json; added tokens from added_tokens.json and tokenizer.json."""
     if resolved.get("special_tokens_map_file"):
-        for key, value in _read_json(resolved["special_tokens_map_file"]).items():
+        for key, value in read_json(resolved["special_tokens_map_file"]).items():
             if user_kwargs.get(key):
                 continue
             if key == "additional_special_tokens" and isinstance(value, list):
@@ -122,11 +121,11 @@ def _legacy_added_tokens(config: Dict[str, Any], user_kwargs: Dict[str, Any],
             if config.get(key) is not None:
                 specials.add(str(_special_from_json(config[key])))
         specials.update(str(_special_from_json(t)) for t in config.get("additional_special_tokens") or [])
-        for content, index in _read_json(resolved["added_tokens_file"]).items():
+        for content, index in read_json(resolved["added_tokens_file"]).items():
             special = content in specials
             decoder[int(index)] = AddedToken(content, normalized=not special, special=special)
     if resolved.get("tokenizer_file"):
-        for state in _read_json(resolved["tokenizer_file"]).get("added_tokens", []):
+        for state in read_json(resolved["tokenizer_file"]).get("added_tokens", []):
             index = int(state["id"])
             decoder[index] = AddedToken(**{k: v for k, v in state.items() if k != "id"})
     return dict(sorted(decoder.items()))
@@ -198,17 +197,3 @@ def save_tokenizer_config(tok, directory: str, prefix: Optional[str]) -> Tuple[s
 def prefixed(directory: str, prefix: Optional[str], filename: str) -> str:
     """`directory/prefix-filename` (or `directory/filename`)."""
     return os.path.join(directory, f"{prefix}-{filename}" if prefix else filename)
-
-
-def write_json(path: str, value: Any) -> None:
-    """Write `value` as sorted, indented JSON (as transformers does), atomically."""
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    write_atomically(path, text.encode("utf-8"))
-
-
-def _read_json(path: str) -> Any:
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from None

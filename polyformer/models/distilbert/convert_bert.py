@@ -23,32 +23,29 @@ LN(word + type + pos); DistilBERT has no token types, so the row of type 0 is ad
 embedding and LN(word + (pos + type0)) is BERT's output for `token_type_ids = 0`, up to float rounding.
 
 The result is an ordinary DistilBERT folder (config.json, model.safetensors, tokenizer files) that
-`DistilBertModel.from_pretrained` reads, polyformer's or transformers'. Only torch, safetensors and json
-are used; the source is read from safetensors (single or sharded) or, with `torch.load(weights_only=True)`
-only, from pytorch_model.bin. The output appears atomically: it is written to a temporary folder beside
-DST and renamed, so a failure leaves no partial DST.
+`DistilBertModel.from_pretrained` reads, polyformer's or transformers'. The source weights are found and
+read as `from_pretrained` reads them (polyformer.checkpoints: safetensors, single or sharded, or
+pytorch_model.bin with `torch.load(weights_only=True)` only). The output appears atomically: it is written
+to a temporary folder beside DST and renamed, so a failure leaves no partial DST.
 
     python -m polyformer convert bert-to-distilbert SRC DST [--layers 0,2,4]
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import numbers
 import os
 import secrets
 import shutil
-from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
+
+from ...checkpoints import find_weight_files, iter_state_dict, save_state_dict
+from ...hub import read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +105,10 @@ def convert_bert_to_distilbert(src: str | os.PathLike, dst: str | os.PathLike, l
         The path of the new folder.
 
     Raises:
-        FileNotFoundError: SRC is not a folder, or has no config.json or no weights.
+        FileNotFoundError: SRC is not a folder, or has no config.json, no weights, or not every shard its
+            weight index names.
+        ValueError: a JSON file is not valid (hub.InvalidFileError), or a weight file is truncated or holds
+            more than tensors (checkpoints.CheckpointError); both are OSErrors too.
         ConversionError: SRC is not a BERT that DistilBERT can represent (another model_type, relative
             position embeddings, an unsupported activation, cross-attention, ...), `layers` is invalid,
             a tensor is missing or has the wrong shape, or DST exists.
@@ -118,27 +118,25 @@ def convert_bert_to_distilbert(src: str | os.PathLike, dst: str | os.PathLike, l
         raise FileNotFoundError(f"BERT checkpoint folder not found: {src}")
     if (dst.exists() or dst.is_symlink()) and not overwrite:
         raise ConversionError(f"{dst} already exists (pass overwrite=True / --overwrite to replace it)")
-    bert = _read_json(src / "config.json", what="BERT config")
+    bert = read_json(src / "config.json", what="BERT config")
     config = distilbert_config(bert, n_layers=None if layers is None else len(layers))
     layers = _check_layers(layers, bert["num_hidden_layers"])
 
-    with contextlib.ExitStack() as stack:
-        weights = _open_weights(src, stack)
-        plan = _plan_tensors(weights, layers, config)
-        tmp = _make_temp_dir(dst, "tmp")
-        try:
-            tensors = {name: tensor.load().contiguous()
-                       for name, tensor in tqdm(plan.items(), desc="bert-to-distilbert", unit="tensor",
-                                                disable=None if progress is None else not progress)}
-            save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-            del tensors
-            _write_json(tmp / "config.json", config)
-            _write_tokenizer(src, tmp, bert)
-            _default_permissions(tmp)
-            _move_into_place(tmp, dst, overwrite)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    weights = _strip_prefix(dict(iter_state_dict(find_weight_files(str(src)))))
+    plan = _plan_tensors(weights, layers, config)
+    tmp = _make_temp_dir(dst, "tmp")
+    try:
+        tensors = {name: tensor.contiguous()
+                   for name, tensor in tqdm(plan.items(), desc="bert-to-distilbert", unit="tensor",
+                                            disable=None if progress is None else not progress)}
+        save_state_dict(tensors, str(tmp))
+        del tensors, weights, plan
+        write_json(tmp / "config.json", config)
+        _write_tokenizer(src, tmp, bert)
+        _move_into_place(tmp, dst, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     logger.info("wrote DistilBERT (%d layers from BERT layers %s, dim %d) to %s", len(layers), layers,
                 config["dim"], dst)
     return dst
@@ -210,92 +208,36 @@ def _check_layers(layers: Sequence[int] | None, n_teacher: int) -> list[int]:
 
 # --- weights -------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Tensor:
-    """A checkpoint tensor known by name and shape, read only when `load()` is called."""
-    name: str
-    shape: tuple[int, ...]
-    load: Callable[[], torch.Tensor]
+_TOKEN_TYPES = "embeddings.token_type_embeddings.weight"
 
 
-def _open_weights(src: Path, stack: contextlib.ExitStack) -> dict[str, _Tensor]:
-    """Every tensor of SRC's weights, by name (memory-mapped; nothing is read yet)."""
-    if (src / "model.safetensors").is_file():
-        files = [src / "model.safetensors"]
-    elif (src / "model.safetensors.index.json").is_file():
-        files = _shards(src, "model.safetensors.index.json")
-    elif (src / "pytorch_model.bin").is_file():
-        files = [src / "pytorch_model.bin"]
-    elif (src / "pytorch_model.bin.index.json").is_file():
-        files = _shards(src, "pytorch_model.bin.index.json")
-    else:
-        raise FileNotFoundError(f"no weights in {src}: expected model.safetensors, model.safetensors.index.json, "
-                                "pytorch_model.bin or pytorch_model.bin.index.json")
-    weights: dict[str, _Tensor] = {}
-    for path in files:
-        if path.suffix == ".safetensors":
-            f = stack.enter_context(safe_open(str(path), framework="pt"))
-            weights.update({name: _Tensor(name, tuple(f.get_slice(name).get_shape()),
-                                          partial(f.get_tensor, name)) for name in f.keys()})
-        else:
-            state = _load_bin(path)
-            weights.update({name: _Tensor(name, tuple(t.shape), t.clone) for name, t in state.items()})
-    return weights
-
-
-def _load_bin(path: Path) -> dict[str, torch.Tensor]:
-    """A pytorch_model.bin state dict, unpickling tensors only (weights_only=True), memory-mapped if possible."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as e:  # files from torch < 1.6 (e.g. the original BERT releases) cannot be mapped
-        if "mmap" not in str(e):
-            raise
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _shards(src: Path, index_name: str) -> list[Path]:
-    index = _read_json(src / index_name, what="weight index")
-    files = [src / name for name in sorted(set(index.get("weight_map", {}).values()))]
-    for path in files:
-        if not path.is_file():
-            raise FileNotFoundError(f"{index_name} names {path.name}, which is missing from {src}")
-    return files
-
-
-def _plan_tensors(weights: dict[str, _Tensor], layers: list[int], config: dict) -> dict[str, _Tensor]:
-    """DistilBERT tensor name -> BERT tensor, after checking that every BERT tensor maps, with the right shape."""
-    weights = _strip_prefix(weights)
-    missing = []
-
-    def take(bert_name: str) -> _Tensor:
-        if bert_name not in weights:
-            missing.append(bert_name)
-        return weights.get(bert_name)
-
-    plan = {f"embeddings.{key}": take(f"embeddings.{key}") for key in _EMBEDDING_KEYS}
+def _plan_tensors(weights: dict[str, torch.Tensor], layers: list[int], config: dict) -> dict[str, torch.Tensor]:
+    """DistilBERT tensor name -> tensor, after checking that every BERT tensor maps, with the right shape."""
+    names = {f"embeddings.{key}": f"embeddings.{key}" for key in _EMBEDDING_KEYS}  # DistilBERT -> BERT name
     for j, i in enumerate(layers):
         for bert_module, distil_module in _LAYER_MODULES.items():
             for param in ("weight", "bias"):
-                plan[f"transformer.layer.{j}.{distil_module}.{param}"] = take(f"encoder.layer.{i}.{bert_module}.{param}")
+                names[f"transformer.layer.{j}.{distil_module}.{param}"] = f"encoder.layer.{i}.{bert_module}.{param}"
+    missing = [bert_name for bert_name in names.values() if bert_name not in weights]
     if missing:
         raise ConversionError(f"the BERT checkpoint lacks {len(missing)} tensors: {_preview(missing)}")
 
+    plan = {name: weights[bert_name] for name, bert_name in names.items()}
     for name, shape in _expected_shapes(config).items():
-        if plan[name].shape != shape:
-            raise ConversionError(f"{plan[name].name} has shape {plan[name].shape}, expected {shape} from config.json")
-    token_type = weights.get("embeddings.token_type_embeddings.weight")
+        if tuple(plan[name].shape) != shape:
+            raise ConversionError(f"{names[name]} has shape {tuple(plan[name].shape)}, expected {shape} "
+                                  "from config.json")
+    token_type = weights.get(_TOKEN_TYPES)
     if token_type is not None:
-        if len(token_type.shape) != 2 or token_type.shape[0] < 1 or token_type.shape[1] != config["dim"]:
-            raise ConversionError(f"{token_type.name} has shape {token_type.shape}, expected (T, {config['dim']})")
-        position = plan["embeddings.position_embeddings.weight"]
-        plan["embeddings.position_embeddings.weight"] = replace(position, load=partial(_fold, position, token_type))
+        if token_type.dim() != 2 or token_type.shape[0] < 1 or token_type.shape[1] != config["dim"]:
+            raise ConversionError(f"{_TOKEN_TYPES} has shape {tuple(token_type.shape)}, expected (T, {config['dim']})")
+        plan["embeddings.position_embeddings.weight"] = _fold(plan["embeddings.position_embeddings.weight"], token_type)
 
-    _check_leftovers(set(weights) - {t.name for t in plan.values()} - {"embeddings.token_type_embeddings.weight"},
-                     set(layers))
+    _check_leftovers(set(weights) - set(names.values()) - {_TOKEN_TYPES}, set(layers))
     return plan
 
 
-def _strip_prefix(weights: dict[str, _Tensor]) -> dict[str, _Tensor]:
+def _strip_prefix(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Drop a `bert.` prefix (BertFor* models) and the heads beside it; LayerNorm gamma/beta -> weight/bias."""
     if any(name.startswith("bert.") for name in weights):
         heads = sorted(name for name in weights if not name.startswith("bert."))
@@ -306,14 +248,13 @@ def _strip_prefix(weights: dict[str, _Tensor]) -> dict[str, _Tensor]:
     for name, tensor in weights.items():
         if ".LayerNorm." in name and name.endswith((".gamma", ".beta")):  # BERTs converted from Google's TF
             name = name.rsplit(".", 1)[0] + (".weight" if name.endswith(".gamma") else ".bias")
-        renamed[name] = replace(tensor, name=name)
+        renamed[name] = tensor
     return renamed
 
 
-def _fold(position: _Tensor, token_type: _Tensor) -> torch.Tensor:
+def _fold(position: torch.Tensor, token_type: torch.Tensor) -> torch.Tensor:
     """Position embeddings plus the token-type-0 row: (P, C) + (C,), summed in fp32."""
-    pos, typ = position.load(), token_type.load()
-    return (pos.float() + typ[0].float()).to(pos.dtype)
+    return (position.float() + token_type[0].float()).to(position.dtype)
 
 
 def _expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
@@ -355,7 +296,7 @@ def _check_leftovers(leftover: set[str], layers: set[int]) -> None:
 
 def _write_tokenizer(src: Path, dst: Path, bert: dict) -> None:
     """vocab.txt (copied, or written from tokenizer.json), tokenizer.json, tokenizer_config.json, special tokens."""
-    fast = _read_json(src / "tokenizer.json", what="tokenizer") if (src / "tokenizer.json").is_file() else None
+    fast = read_json(src / "tokenizer.json", what="tokenizer") if (src / "tokenizer.json").is_file() else None
     if (src / "vocab.txt").is_file():
         shutil.copyfile(src / "vocab.txt", dst / "vocab.txt")
     elif fast is not None:
@@ -366,18 +307,18 @@ def _write_tokenizer(src: Path, dst: Path, bert: dict) -> None:
     if fast is not None:
         shutil.copyfile(src / "tokenizer.json", dst / "tokenizer.json")
 
-    old = _read_json(src / "tokenizer_config.json", what="tokenizer config") \
+    old = read_json(src / "tokenizer_config.json", what="tokenizer config") \
         if (src / "tokenizer_config.json").is_file() else {}
     config = {key: old[key] for key in _TOKENIZER_KWARGS if key in old}
     config.setdefault("do_lower_case", _lowercases(fast))
     config.setdefault("model_max_length", bert.get("max_position_embeddings", 512))
     config["tokenizer_class"] = "DistilBertTokenizer"
-    _write_json(dst / "tokenizer_config.json", config)
+    write_json(dst / "tokenizer_config.json", config)
 
     if (src / "special_tokens_map.json").is_file():
         shutil.copyfile(src / "special_tokens_map.json", dst / "special_tokens_map.json")
     else:
-        _write_json(dst / "special_tokens_map.json", {k: config.get(k, v) for k, v in _SPECIAL_TOKENS.items()})
+        write_json(dst / "special_tokens_map.json", {k: config.get(k, v) for k, v in _SPECIAL_TOKENS.items()})
 
 
 def _wordpiece_vocab(fast: dict) -> list[str]:
@@ -395,23 +336,6 @@ def _lowercases(fast: dict | None) -> bool:
     return bool(normalizer.get("lowercase", True)) if normalizer.get("type") == "BertNormalizer" else True
 
 
-def _read_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ConversionError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise ConversionError(f"{path} does not hold a JSON object")
-    return data
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
 def _make_temp_dir(dst: Path, kind: str) -> Path:
     """A fresh hidden folder beside DST (same filesystem, so the final rename is atomic)."""
     parent = dst.absolute().parent
@@ -419,14 +343,6 @@ def _make_temp_dir(dst: Path, kind: str) -> Path:
     tmp = parent / f".{dst.name}.{secrets.token_hex(4)}.{kind}"
     tmp.mkdir()  # mode from the umask, unlike tempfile.mkdtemp's 0o700
     return tmp
-
-
-def _default_permissions(folder: Path) -> None:
-    """Files as a plain `open(..., "w")` would create them (safetensors writes 0o600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in folder.iterdir():
-        path.chmod(0o666 & ~umask)
 
 
 def _move_into_place(tmp: Path, dst: Path, overwrite: bool) -> None:

@@ -8,14 +8,13 @@ line. Class names follow transformers: `<Prefix>Config`, `<Prefix>Model`, `<Pref
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
 from .configuration import PretrainedConfig, pop_hub_kwargs
-from .hub import resolve_file
+from .hub import read_json, resolve_file
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +141,7 @@ class AutoTokenizer:
         else:
             path = resolve_file(name, "tokenizer_config.json", required=False, **hub_kwargs)
             if path is not None:
-                with open(path, encoding="utf-8") as f:
-                    class_name = json.load(f).get("tokenizer_class")
+                class_name = read_json(path, "tokenizer_config.json").get("tokenizer_class")
             if class_name is None or _public(class_name.removesuffix("Fast")) is None:
                 if class_name is not None:
                     logger.info("tokenizer_class %s is unknown; using config.json's model_type", class_name)

@@ -14,7 +14,7 @@ import logging
 import os
 from typing import Any, Dict, Optional, Tuple, Union
 
-from .hub import resolve_file, write_atomically
+from .hub import read_json, resolve_file, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -220,14 +220,7 @@ class PretrainedConfig:
             file = path
         else:
             file = resolve_file(path, CONFIG_NAME, **hub_kwargs)
-        try:
-            with open(file, encoding="utf-8") as f:
-                config_dict = json.load(f)
-        except json.JSONDecodeError as err:
-            raise OSError(f"{file} is not valid JSON: {err}") from err
-        if not isinstance(config_dict, dict):
-            raise OSError(f"{file} must hold a JSON object, got {type(config_dict).__name__}")
-        return config_dict
+        return read_json(file, CONFIG_NAME)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Union[str, os.PathLike], **kwargs: Any) -> "PretrainedConfig":

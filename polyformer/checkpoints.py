@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
 import re
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
@@ -27,10 +26,6 @@ PT_INDEX = "pytorch_model.bin.index.json"
 
 class CheckpointError(InvalidFileError):
     """A weight file is missing, truncated or corrupted."""
-
-
-class _UnpicklingError(CheckpointError, pickle.UnpicklingError):
-    """A .bin that `torch.load(weights_only=True)` refused; still the pickle.UnpicklingError torch raises."""
 
 
 def find_weight_files(name: str, use_safetensors: Optional[bool] = None, **hub_kwargs) -> List[str]:
@@ -77,8 +72,7 @@ def load_file(path: str) -> Dict[str, "torch.Tensor"]:
                 raise
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # the unpickler raises many types; the file is the problem either way
-        error = _UnpicklingError if isinstance(err, pickle.UnpicklingError) else CheckpointError
-        raise error(f"{path} could not be read as a PyTorch weights file (weights_only): {err}") from err
+        raise CheckpointError(f"{path} could not be read as a PyTorch weights file (weights_only): {err}") from err
 
 
 def iter_state_dict(files: List[str]) -> Iterator[Tuple[str, "torch.Tensor"]]:

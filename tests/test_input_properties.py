@@ -29,7 +29,7 @@ def test_ids_and_masks(batch, length, low, high, dtype, mask_length_delta, seed)
     ids = torch.randint(min(low, high), max(low, high) + 1, (batch, length), generator=g).to(dtype)
     mask = (torch.rand(batch, max(1, length + mask_length_delta), generator=g) > 0.3).long()
     mask[:, 0] = 1
-    valid = (dtype in (torch.long, torch.int32) and length <= 12 and mask_length_delta == 0
+    valid = (dtype in (torch.long, torch.int32) and length <= 12 and mask.shape == ids.shape
              and int(ids.min()) >= 0 and int(ids.max()) < 50)
     if valid:
         with torch.no_grad():

@@ -75,43 +75,33 @@ class BaseModelOutput(ModelOutput):
 
 
 @dataclass
-class MaskedLMOutput(ModelOutput):
+class _LossAndLogits(ModelOutput):
+    """The fields of every head that returns one `logits` tensor."""
+
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class MaskedLMOutput(_LossAndLogits):
     """`logits` (B, T, vocab_size); `loss` when labels are given."""
 
-    loss: Any = None
-    logits: Any = None
-    hidden_states: Optional[Tuple[Any, ...]] = None
-    attentions: Optional[Tuple[Any, ...]] = None
-
 
 @dataclass
-class SequenceClassifierOutput(ModelOutput):
+class SequenceClassifierOutput(_LossAndLogits):
     """`logits` (B, num_labels); `loss` when labels are given."""
 
-    loss: Any = None
-    logits: Any = None
-    hidden_states: Optional[Tuple[Any, ...]] = None
-    attentions: Optional[Tuple[Any, ...]] = None
-
 
 @dataclass
-class MultipleChoiceModelOutput(ModelOutput):
+class MultipleChoiceModelOutput(_LossAndLogits):
     """`logits` (B, num_choices); hidden states and attentions keep the flattened batch B * num_choices."""
 
-    loss: Any = None
-    logits: Any = None
-    hidden_states: Optional[Tuple[Any, ...]] = None
-    attentions: Optional[Tuple[Any, ...]] = None
-
 
 @dataclass
-class TokenClassifierOutput(ModelOutput):
+class TokenClassifierOutput(_LossAndLogits):
     """`logits` (B, T, num_labels); `loss` when labels are given (-100 ignored)."""
-
-    loss: Any = None
-    logits: Any = None
-    hidden_states: Optional[Tuple[Any, ...]] = None
-    attentions: Optional[Tuple[Any, ...]] = None
 
 
 @dataclass

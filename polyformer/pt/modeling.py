@@ -221,6 +221,18 @@ class PreTrainedModel(nn.Module):
         save_state_dict(self._drop_tied(state_dict), save_directory, safe_serialization=safe_serialization,
                         max_shard_size=max_shard_size)
         self.config.save_pretrained(save_directory)
+        self._save_extras(save_directory)
+
+    # Hooks for mixins that keep more than config and weights (GenerationMixin: generation_config.json).
+    def _load_extras(self, name: str, hub_kwargs: Dict[str, Any]) -> None:
+        """Called by from_pretrained after the weights are loaded."""
+
+    def _save_extras(self, save_directory: str) -> None:
+        """Called by save_pretrained after config and weights are written."""
+
+    def can_generate(self) -> bool:
+        """Whether `generate()` is available (the causal-LM and seq2seq heads)."""
+        return False
 
     def _drop_tied(self, state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Tensors sharing memory are saved once, under the name that is not a tied key."""
@@ -289,6 +301,7 @@ class PreTrainedModel(nn.Module):
             model = cls(config, *model_args)
         info = model._load_state(state, dtype, ignore_mismatched_sizes)
         model.tie_weights()
+        model._load_extras(name, hub_kwargs)
         if device_map is not None:
             model.to(device_map if device_map != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
         model.eval()

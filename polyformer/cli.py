@@ -2,6 +2,7 @@
 
     polyformer convert bert-to-distilbert SRC DST [--layers 0,2,4] [--overwrite]
     polyformer demo [--model DIR] [--query TEXT ...] [--top-k K]
+    polyformer generate MODEL PROMPT [--max-new-tokens N --temperature T --top-p P --num-beams B --infill]
 
 Each subcommand is a `_add_<name>(subparsers, common)` function that registers its arguments (`common`
 holds the options every command takes, such as --quiet) and the function
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="log warnings and errors only")
     _add_convert(commands, common)
     _add_demo(commands, common)
+    _add_generate(commands, common)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
     try:
@@ -141,4 +143,55 @@ def _run_demo(args) -> int:
         top = row.topk(min(args.top_k, len(DEMO_CORPUS)))
         for score, index in zip(top.values.tolist(), top.indices.tolist()):
             print(f"  {score:.4f}  {DEMO_CORPUS[index]}")
+    return 0
+
+
+# --- generate ------------------------------------------------------------------------------------------
+
+def _add_generate(commands, common) -> None:
+    gen = commands.add_parser(
+        "generate", parents=[common], help="generate text with a causal LM (CodeGen, GPT-J, Llama, ...)",
+        description="Load MODEL (a folder or Hub id) with AutoModelForCausalLM and its tokenizer, continue PROMPT "
+                    "and stream the new tokens as they come. With --infill, PROMPT holds <FILL_ME> and a Code "
+                    "Llama tokenizer builds the infilling prompt; the filled-in text is printed at the end.")
+    gen.add_argument("model", metavar="MODEL", help="model folder or Hub id")
+    gen.add_argument("prompt", metavar="PROMPT", help="the text to continue")
+    gen.add_argument("--max-new-tokens", type=int, default=64, help="tokens to generate (default: %(default)s)")
+    gen.add_argument("--temperature", type=float, help="sample with this temperature (default: greedy)")
+    gen.add_argument("--top-p", type=float, help="nucleus sampling threshold in (0, 1]")
+    gen.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
+    gen.add_argument("--num-beams", type=int, default=1, help="beam search width (default: %(default)s)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed for sampling (default: %(default)s)")
+    gen.add_argument("--infill", action="store_true", help="fill in <FILL_ME> in PROMPT (Code Llama)")
+    gen.add_argument("--dtype", default="auto", help="torch dtype to load in: auto, float32, bfloat16, float16")
+    gen.set_defaults(run=_run_generate)
+
+
+def _run_generate(args) -> int:
+    import torch
+
+    from polyformer import AutoModelForCausalLM, AutoTokenizer, TextStreamer
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=args.dtype)
+    if args.infill and "<FILL_ME>" not in args.prompt:
+        raise ValueError("--infill needs a PROMPT containing <FILL_ME>")
+    inputs = tokenizer(args.prompt, return_tensors="pt")
+    sampling = args.temperature is not None or args.top_p is not None or args.top_k is not None
+    kwargs = dict(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, do_sample=sampling)
+    kwargs.update({k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p),
+                                     ("top_k", args.top_k)) if v is not None})
+    if args.infill and getattr(tokenizer, "eot_id", None) is not None:
+        eos = model.generation_config.eos_token_id
+        kwargs["eos_token_id"] = [*(eos if isinstance(eos, list) else [eos] if eos is not None else []), tokenizer.eot_id]
+    if args.num_beams == 1:  # beams are only known at the end
+        kwargs["streamer"] = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    torch.manual_seed(args.seed)
+    with torch.no_grad():
+        output = model.generate(**inputs, **kwargs)
+    new_text = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    if args.num_beams > 1:
+        print(new_text)
+    if args.infill:
+        print("\n--- filled in ---\n" + args.prompt.replace("<FILL_ME>", new_text))
     return 0

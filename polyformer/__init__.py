@@ -17,6 +17,7 @@ _EXPORTS: Dict[str, List[str]] = {
     ".outputs": [
         "ModelOutput", "BaseModelOutput", "MaskedLMOutput", "SequenceClassifierOutput",
         "MultipleChoiceModelOutput", "TokenClassifierOutput", "QuestionAnsweringModelOutput",
+        "BaseModelOutputWithPast", "CausalLMOutputWithPast", "SequenceClassifierOutputWithPast",
     ],
     ".pt.modeling": ["PreTrainedModel"],
     ".tokenization.base": ["BatchEncoding", "PreTrainedTokenizerBase"],
@@ -27,6 +28,7 @@ _EXPORTS: Dict[str, List[str]] = {
     ".auto": [
         "AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
         "AutoModelForMultipleChoice", "AutoModelForTokenClassification", "AutoModelForQuestionAnswering",
+        "AutoModelForCausalLM",
     ],
     ".models.distilbert.configuration": ["DistilBertConfig"],
     ".models.distilbert.tokenization": ["DistilBertTokenizer", "DistilBertTokenizerFast"],
@@ -34,6 +36,15 @@ _EXPORTS: Dict[str, List[str]] = {
         "DistilBertPreTrainedModel", "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
         "DistilBertForMultipleChoice", "DistilBertForTokenClassification", "DistilBertForQuestionAnswering",
     ],
+    ".pt.cache": ["Cache", "DynamicCache", "StaticCache"],
+    ".models.codegen.configuration": ["CodeGenConfig"],
+    ".models.codegen.modeling_torch": ["CodeGenPreTrainedModel", "CodeGenModel", "CodeGenForCausalLM"],
+    ".models.gptj.configuration": ["GPTJConfig"],
+    ".models.gptj.modeling_torch": [
+        "GPTJPreTrainedModel", "GPTJModel", "GPTJForCausalLM", "GPTJForSequenceClassification", "GPTJForQuestionAnswering",
+    ],
+    ".models.llama.configuration": ["LlamaConfig"],
+    ".models.llama.modeling_torch": ["LlamaPreTrainedModel", "LlamaModel", "LlamaForCausalLM"],
 }
 
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

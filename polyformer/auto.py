@@ -27,6 +27,9 @@ class Family:
 
 FAMILIES = {
     "distilbert": Family("DistilBert", tokenizer="DistilBertTokenizer"),
+    "codegen": Family("CodeGen", tokenizer="CodeGenTokenizer"),
+    "gptj": Family("GPTJ"),  # the reference's GPT-J repos name GPT2Tokenizer in tokenizer_config.json
+    "llama": Family("Llama", tokenizer="LlamaTokenizer"),
 }
 
 
@@ -113,6 +116,7 @@ AutoModelForTokenClassification = _auto(
     "AutoModelForTokenClassification", "ForTokenClassification", "A token-classification head model.")
 AutoModelForQuestionAnswering = _auto(
     "AutoModelForQuestionAnswering", "ForQuestionAnswering", "An extractive question-answering head model.")
+AutoModelForCausalLM = _auto("AutoModelForCausalLM", "ForCausalLM", "A causal (next-token) language-model head model.")
 
 
 class AutoTokenizer:

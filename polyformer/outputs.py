@@ -114,3 +114,36 @@ class QuestionAnsweringModelOutput(ModelOutput):
     end_logits: Any = None
     hidden_states: Optional[Tuple[Any, ...]] = None
     attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class BaseModelOutputWithPast(ModelOutput):
+    """Decoder output. `last_hidden_state` (B, T, C) for the T new tokens; `past_key_values`: the
+    cache (per layer (key, value), each (B, K, S, D), or the `Cache` object given) when use_cache;
+    `hidden_states`: embeddings + one per layer (the last after the final norm); `attentions` (B, H, T, S)."""
+
+    last_hidden_state: Any = None
+    past_key_values: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class _LossLogitsAndPast(ModelOutput):
+    """The fields of every decoder head that returns one `logits` tensor and the cache."""
+
+    loss: Any = None
+    logits: Any = None
+    past_key_values: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class CausalLMOutputWithPast(_LossLogitsAndPast):
+    """`logits` (B, T, vocab_size) in float32; `loss` (next-token cross-entropy) when labels are given."""
+
+
+@dataclass
+class SequenceClassifierOutputWithPast(_LossLogitsAndPast):
+    """`logits` (B, num_labels) pooled at each row's last token; `loss` when labels are given."""

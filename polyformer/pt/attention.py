@@ -62,6 +62,7 @@ def attend(
     need_weights: bool = False,
     impl: str = "sdpa",
     is_causal: bool = False,
+    upcast: bool = False,
 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Scaled dot-product attention.
 
@@ -70,10 +71,12 @@ def attend(
     "flash_attention_2" a (B, S) 0/1 key padding mask instead.
     head_mask: broadcastable to (B, H, T, S), multiplies the probabilities after dropout.
     dropout: the probability, already zero outside training.
+    upcast: eager scores and softmax in float32, weights back in v's dtype (GPT-J, CodeGen: half-precision
+    q k^T can overflow); SDPA kernels accumulate in float32 anyway.
     Returns (out (B, H, T, D), weights (B, H, T, S) or None).
     """
     if need_weights or head_mask is not None or impl == "eager":
-        return _eager(q, k, v, mask, scale, dropout, head_mask, is_causal)
+        return _eager(q, k, v, mask, scale, dropout, head_mask, is_causal, upcast)
     if impl == "flash_attention_2":
         return _flash(q, k, v, mask, scale, dropout, is_causal), None
     out = F.scaled_dot_product_attention(
@@ -83,10 +86,12 @@ def attend(
     return out, None
 
 
-def _eager(q, k, v, mask, scale, dropout, head_mask, is_causal):
+def _eager(q, k, v, mask, scale, dropout, head_mask, is_causal, upcast=False):
     groups = q.shape[1] // k.shape[1]
     if groups > 1:
         k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+    if upcast:
+        q, k = q.float(), k.float()
     scores = torch.matmul(q * scale, k.transpose(-1, -2))  # (B, H, T, S)
     if mask is not None:
         scores = scores + mask
@@ -94,7 +99,7 @@ def _eager(q, k, v, mask, scale, dropout, head_mask, is_causal):
         t, s = scores.shape[-2:]
         causal = torch.ones(t, s, dtype=torch.bool, device=q.device).tril(s - t)
         scores = scores.masked_fill(~causal, torch.finfo(scores.dtype).min)
-    weights = scores.softmax(dim=-1)
+    weights = scores.softmax(dim=-1).to(v.dtype)
     if dropout > 0.0:
         weights = F.dropout(weights, p=dropout)
     if head_mask is not None:

@@ -5,10 +5,13 @@ Each family keeps its own head layers (names are checkpoint keys); the arithmeti
 
 from __future__ import annotations
 
+import logging
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+
+logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 
@@ -77,3 +80,29 @@ def span_qa_loss(
 def flatten_choices(*tensors: Optional[torch.Tensor]) -> Tuple[Optional[torch.Tensor], ...]:
     """(B, num_choices, T, ...) -> (B * num_choices, T, ...) for each tensor (None stays None)."""
     return tuple(None if t is None else t.reshape(-1, *t.shape[2:]) for t in tensors)
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token loss: position t predicts labels[t + 1] (labels are shifted here, so labels =
+    input_ids works); -100 is ignored; mean over the counted tokens. logits (B, T, V), labels (B, T)."""
+    return cross_entropy_loss(logits[:, :-1], labels.to(logits.device)[:, 1:])
+
+
+def last_token_pool(x: torch.Tensor, input_ids: Optional[torch.Tensor], pad_token_id: Optional[int]) -> torch.Tensor:
+    """x (B, T, ...) -> (B, ...) at each row's last token, as transformers 4.37 finds it.
+
+    With a pad id and input_ids: the position before the first pad, `argmax(ids == pad) - 1` modulo T
+    (the last real token of right-padded rows; T - 1 for rows without padding or left-padded ones).
+    Without (pad_token_id None, or only inputs_embeds given): position T - 1, and a batch of more than
+    one row raises as in 4.37, since padding cannot be told apart.
+    """
+    batch, length = x.shape[:2]
+    if pad_token_id is None and batch != 1:
+        raise ValueError("Cannot handle batch sizes > 1 if no padding token is defined.")
+    if pad_token_id is None or input_ids is None:
+        if pad_token_id is not None:
+            logger.warning("padding tokens cannot be detected in inputs_embeds: pooling the last position of each row")
+        index = torch.full((batch,), length - 1, device=x.device)
+    else:
+        index = ((input_ids == pad_token_id).int().argmax(-1) - 1) % input_ids.shape[-1]
+    return x[torch.arange(batch, device=x.device), index.to(x.device)]

@@ -5,7 +5,7 @@ Notation: B batch, T query length, S key length.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
@@ -49,3 +49,54 @@ class Packing:
         """(N, ...) -> (B, T, ...), zeros at padded positions."""
         full = x.new_zeros(self.batch * self.length, *x.shape[1:]).index_copy_(0, self.rows, x)
         return full.view(self.batch, self.length, *x.shape[1:])
+
+
+def causal_mask(
+    attention_mask: Optional[torch.Tensor],
+    query_length: int,
+    seen: int,
+    dtype: torch.dtype,
+    *,
+    device=None,
+    future: Optional[float] = None,
+    stack: bool = False,
+    unmask_unattended: bool = False,
+) -> Tuple[Optional[torch.Tensor], bool]:
+    """The mask of a decoder forward: query t (0 <= t < T, at position seen + t) may see key s
+    (0 <= s < S = seen + T) when s <= seen + t and attention_mask[:, s] is 1.
+
+    Returns (mask, is_causal) for `attend`: (None, True) when plain causal attention over T == S
+    suffices, (None, False) when nothing is masked (one new token, no padding), otherwise an additive
+    (B|1, 1, T, S) float mask and False.
+
+    The reference fills a masked key differently per family, which decides what fully masked rows
+    (the padding of a left-padded prompt) compute; the keywords reproduce it:
+      future: the value of a future key (default dtype-min). GPT-J masks before dividing the scores by
+              sqrt(D), so its future keys hold min / sqrt(D).
+      stack: a padded key gets dtype-min added on top (GPT-J, CodeGen: future and padded gives -inf)
+             instead of being set to dtype-min once (Llama).
+      unmask_unattended: query rows that see no key at all, in a batch row with some real token, see
+             every key instead (Llama's SDPA path).
+    """
+    min_value = torch.finfo(dtype).min
+    key_length = seen + query_length
+    if attention_mask is not None and bool(attention_mask.all()):
+        attention_mask = None
+    if attention_mask is None and (query_length == 1 or seen == 0):
+        return None, query_length > 1
+    device = attention_mask.device if attention_mask is not None else device
+    future_value = min_value if future is None else future
+    position = torch.arange(key_length, device=device)
+    is_future = position[None, :] > (position[seen:, None])  # (T, S)
+    mask = torch.zeros(is_future.shape, dtype=dtype, device=device).masked_fill(is_future, future_value)[None, None]
+    if attention_mask is None:
+        return mask, False
+    padded = (attention_mask == 0)[:, None, None, :]  # (B, 1, 1, S)
+    if stack:
+        mask = mask + additive(~padded, dtype)  # (B, 1, T, S)
+    else:
+        mask = mask.masked_fill(padded, min_value)
+    if unmask_unattended:
+        unattended = (is_future[None, None] | padded).all(-1, keepdim=True) & ~padded.all(-1, keepdim=True)
+        mask = mask.masked_fill(unattended, 0.0)
+    return mask, False

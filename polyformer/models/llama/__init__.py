@@ -1,0 +1,1 @@
+"""Llama and Code Llama: configuration, SentencePiece tokenizers (with Code Llama infilling) and PyTorch models."""

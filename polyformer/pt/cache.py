@@ -1,0 +1,169 @@
+"""Key/value caches for the decoders: what attention keeps of earlier tokens.
+
+Notation: L layers, B batch, K key/value heads, T tokens of this forward, S = seen + T, D head dim.
+
+Every decoder layer calls `cache.update(layer_idx, k, v)` with this forward's keys and values
+(B, K, T, D); the cache stores them at positions [seen, seen + T) and returns all keys and values so far
+(B, K, S, D) for attention. After the last layer's update, `seen` grows by T.
+
+Models take `past_key_values` as None, as the reference's legacy tuple (per layer `(k, v)`, each
+(B, K, S, D); then they return the legacy tuple, as 4.37 does) or as a `Cache`, which they update in
+place and return as is. `DynamicCache` grows by concatenation (what the reference does); `StaticCache`
+preallocates (L, B, K, max_length, D) buffers once and writes into them, for generate().
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+Legacy = Tuple[Tuple[torch.Tensor, torch.Tensor], ...]
+
+
+class Cache:
+    """Base of the caches: `seen` tokens stored before the current forward, for `n_layers` layers."""
+
+    def __init__(self, n_layers: int):
+        if n_layers < 1:
+            raise ValueError(f"a cache needs at least one layer, got n_layers={n_layers}")
+        self.n_layers = n_layers
+        self.seen = 0
+
+    def update(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Store this step's k, v (B, K, T, D) for `layer_idx`; return the layer's keys and values
+        (B, K, seen + T, D). The last layer's call advances `seen` by T."""
+        if not 0 <= layer_idx < self.n_layers:
+            raise IndexError(f"layer_idx {layer_idx} out of range for a cache of {self.n_layers} layers")
+        k_all, v_all = self._store(layer_idx, k, v)
+        if layer_idx == self.n_layers - 1:
+            self.seen += k.shape[-2]
+        return k_all, v_all
+
+    def _store(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def reorder(self, beam_idx: torch.LongTensor) -> None:
+        """Keep, for each new batch row i, the cached row beam_idx[i] (beam search)."""
+        raise NotImplementedError
+
+    def to_legacy(self) -> Legacy:
+        """Per layer (k, v), each (B, K, seen, D): the reference's `past_key_values` tuple."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.n_layers
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_layers={self.n_layers}, seen={self.seen})"
+
+
+class DynamicCache(Cache):
+    """A cache that grows by concatenation: no size limit, one new tensor per layer and step."""
+
+    def __init__(self, n_layers: int):
+        super().__init__(n_layers)
+        self.keys: List[Optional[torch.Tensor]] = [None] * n_layers
+        self.values: List[Optional[torch.Tensor]] = [None] * n_layers
+
+    @classmethod
+    def from_legacy(cls, past_key_values: Optional[Sequence], n_layers: int) -> "DynamicCache":
+        """From the legacy tuple (per layer `(k, v)`, or a (2, B, K, S, D) tensor; None: empty)."""
+        cache = cls(n_layers)
+        if past_key_values is None:
+            return cache
+        if len(past_key_values) != n_layers:
+            raise ValueError(f"past_key_values has {len(past_key_values)} layers, the model has {n_layers}")
+        for i, layer in enumerate(past_key_values):
+            k, v = layer[0], layer[1]
+            if k.dim() != 4 or k.shape != v.shape or k.shape[-2] != past_key_values[0][0].shape[-2]:
+                raise ValueError(
+                    "past_key_values must hold per layer a key and a value of one shape (batch, heads, past_length, "
+                    f"head_dim), all layers with the same past_length; layer {i} has {tuple(k.shape)} / {tuple(v.shape)}"
+                )
+            cache.keys[i], cache.values[i] = k, v
+        cache.seen = past_key_values[0][0].shape[-2]
+        return cache
+
+    def _store(self, layer_idx, k, v):
+        if self.keys[layer_idx] is not None:
+            k = torch.cat((self.keys[layer_idx], k), dim=-2)  # (B, K, S, D)
+            v = torch.cat((self.values[layer_idx], v), dim=-2)
+        self.keys[layer_idx], self.values[layer_idx] = k, v
+        return k, v
+
+    def reorder(self, beam_idx: torch.LongTensor) -> None:
+        for store in (self.keys, self.values):
+            for i, t in enumerate(store):
+                if t is not None:
+                    store[i] = t.index_select(0, beam_idx.to(t.device))
+
+    def to_legacy(self) -> Legacy:
+        if any(k is None for k in self.keys):
+            raise ValueError("the cache is empty: no forward has stored keys and values in every layer yet")
+        return tuple(zip(self.keys, self.values))
+
+
+class StaticCache(Cache):
+    """Preallocated buffers (L, B, K, max_length, D) for keys and values, written in place and never
+    reallocated, so decoding allocates nothing per token and keeps fixed shapes for torch.compile.
+    `update` returns views [:, :, :seen + T]. Exceeding `max_length` raises."""
+
+    def __init__(self, n_layers: int, batch: int, n_kv_heads: int, head_dim: int, max_length: int,
+                 dtype: torch.dtype = torch.float32, device=None):
+        super().__init__(n_layers)
+        shape = (n_layers, batch, n_kv_heads, max_length, head_dim)
+        self.max_length = max_length
+        self.keys = torch.zeros(shape, dtype=dtype, device=device)
+        self.values = torch.zeros(shape, dtype=dtype, device=device)
+
+    def _store(self, layer_idx, k, v):
+        end = self.seen + k.shape[-2]
+        if end > self.max_length:
+            raise ValueError(f"StaticCache holds {self.max_length} positions; {self.seen} are used and this "
+                             f"forward adds {k.shape[-2]}. Allocate a larger max_length.")
+        if k.shape[0] != self.keys.shape[1] or k.shape[1] != self.keys.shape[2] or k.shape[-1] != self.keys.shape[-1]:
+            raise ValueError(f"keys of shape {tuple(k.shape)} do not fit a StaticCache of "
+                             f"(batch, heads, head_dim) = {tuple(self.keys.shape[i] for i in (1, 2, 4))}")
+        self.keys[layer_idx, :, :, self.seen:end] = k
+        self.values[layer_idx, :, :, self.seen:end] = v
+        return self.keys[layer_idx, :, :, :end], self.values[layer_idx, :, :, :end]  # (B, K, S, D) views
+
+    def reorder(self, beam_idx: torch.LongTensor) -> None:
+        beam_idx = beam_idx.to(self.keys.device)
+        for buffer in (self.keys, self.values):
+            used = buffer[:, :, :, : self.seen]
+            used.copy_(used.index_select(1, beam_idx))
+
+    def to_legacy(self) -> Legacy:
+        return tuple((self.keys[i, :, :, : self.seen], self.values[i, :, :, : self.seen]) for i in range(self.n_layers))
+
+    def reset(self) -> None:
+        """Forget every stored token (the buffers are kept)."""
+        self.seen = 0
+
+
+def open_cache(past_key_values, use_cache: bool, n_layers: int) -> Tuple[Optional[Cache], bool]:
+    """What a model's forward works with: (cache or None, whether to answer with the legacy tuple).
+
+    A `Cache` is used as is; a legacy tuple becomes a DynamicCache; None becomes an empty
+    DynamicCache when `use_cache`, else no cache at all.
+    """
+    if isinstance(past_key_values, Cache):
+        if past_key_values.n_layers != n_layers:
+            raise ValueError(f"the cache has {past_key_values.n_layers} layers, the model has {n_layers}")
+        return past_key_values, False
+    if past_key_values is None and not use_cache:
+        return None, True
+    if past_key_values is not None and not isinstance(past_key_values, (tuple, list)):
+        raise TypeError("past_key_values must be a Cache or a tuple of (key, value) per layer, "
+                        f"got {type(past_key_values).__name__}")
+    return DynamicCache.from_legacy(past_key_values, n_layers), True
+
+
+def close_cache(cache: Optional[Cache], legacy: bool, use_cache: bool):
+    """The `past_key_values` a forward returns: None unless use_cache; the legacy tuple if it came in
+    as one (or as None); the same Cache object otherwise."""
+    if not use_cache or cache is None:
+        return None
+    return cache.to_legacy() if legacy else cache

@@ -1,0 +1,308 @@
+"""What the PyTorch decoder-only families share: one forward's state (`DecoderStep`), the stack
+(`DecoderModel`: embed -> blocks -> final norm, with rotary positions and a KV cache), and the
+parallel-residual block, model and LM head that GPT-J and CodeGen have in common.
+
+Notation: B batch, T new tokens, S = seen + T keys, C width, H heads, K key/value heads, D head dim,
+L layers, V vocabulary.
+
+Module attributes are the reference's checkpoint keys (transformer.h.0.ln_1, transformer.h.0.mlp.fc_in, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, finish
+from . import inputs
+from .attention import attend, merge_heads
+from .cache import Cache, close_cache, open_cache
+from .heads import causal_lm_loss
+from .layers import activation, run_layers
+from .masks import causal_mask
+from .modeling import PreTrainedModel
+from .rotary import Rotary, RotaryTables
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DecoderStep:
+    """What every layer of one forward shares, built once per forward by `DecoderModel.decode`."""
+
+    rotary: Rotary
+    tables: RotaryTables  # cos, sin at this forward's positions
+    mask: Optional[torch.Tensor]  # additive (B|1, 1, T, S) or None
+    is_causal: bool
+    cache: Optional[Cache]
+
+    def self_attention(self, layer_idx: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float,
+                       impl: str, dropout: float = 0.0, head_mask: Optional[torch.Tensor] = None,
+                       need_weights: bool = False, upcast: bool = False):
+        """q (B, H, T, D), k, v (B, K, T, D) of the new tokens -> (out (B, T, H*D), weights (B, H, T, S) | None):
+        rotary at this step's positions, keys and values added to the cache, attention under this step's mask."""
+        q, k = self.rotary.rotate(q, self.tables), self.rotary.rotate(k, self.tables)
+        if self.cache is not None:
+            k, v = self.cache.update(layer_idx, k, v)  # (B, K, S, D)
+        out, weights = attend(q, k, v, self.mask, scale=scale, dropout=dropout, head_mask=head_mask,
+                              need_weights=need_weights, impl=impl, is_causal=self.is_causal, upcast=upcast)
+        return merge_heads(out), weights
+
+
+class DecoderModel(PreTrainedModel):
+    """A decoder-only stack. Subclasses create the modules and define `embed`, `blocks`, `final_norm`,
+    `rotary`, `mask_options` and `max_positions` (a hard limit on seen + T, or None).
+
+    Each block is called as `block(x, step, head_mask, output_attentions) -> (x, weights | None)`.
+    """
+
+    max_positions: Optional[int] = None
+    rotary: Rotary
+    rotary_dtype: Optional[torch.dtype] = None  # dtype of the cos/sin tables (None: the hidden states')
+
+    def embed(self, input_ids, inputs_embeds, token_type_ids) -> torch.Tensor:
+        raise NotImplementedError
+
+    def mask_options(self, dtype: torch.dtype, output_attentions: bool) -> dict:
+        """Keyword arguments of `causal_mask` that reproduce the reference's masking."""
+        return {}
+
+    def decode(self, input_ids=None, past_key_values=None, attention_mask=None, position_ids=None,
+               inputs_embeds=None, use_cache=None, output_attentions=None, output_hidden_states=None,
+               head_mask=None, token_type_ids=None) -> BaseModelOutputWithPast:
+        """The forward of every decoder, returning the output object (see the families' `forward`)."""
+        config = self.config
+        use_cache = config.use_cache if use_cache is None else use_cache
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        if use_cache and self.gradient_checkpointing and self.training:
+            logger.warning("use_cache=True is incompatible with gradient checkpointing; setting use_cache=False")
+            use_cache = False
+        cache, legacy = open_cache(past_key_values, use_cache, len(self.blocks))
+        seen = 0 if cache is None else cache.seen
+        length = self._check_inputs(input_ids, inputs_embeds, attention_mask, position_ids, token_type_ids, seen)
+
+        x = self.embed(input_ids, inputs_embeds, token_type_ids)  # (B, T, C)
+        if position_ids is None:
+            position_ids = torch.arange(seen, seen + length, device=x.device)[None]  # (1, T)
+        mask, is_causal = causal_mask(attention_mask, length, seen, x.dtype, device=x.device,
+                                      **self.mask_options(x.dtype, output_attentions))
+        tables = self.rotary.tables(position_ids.to(x.device), seen + length, self.rotary_dtype or x.dtype)
+        step = DecoderStep(self.rotary, tables, mask, is_causal, cache)
+        x, hidden_states, attentions = run_layers(
+            self.blocks, x, step, head_mask=self.get_head_mask(head_mask, len(self.blocks)),
+            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+            gradient_checkpointing=self.gradient_checkpointing,
+        )
+        x = self.final_norm(x)
+        if hidden_states is not None:  # the last entry is after the final norm
+            hidden_states = hidden_states[:-1] + (x,)
+        return BaseModelOutputWithPast(x, close_cache(cache, legacy, use_cache), hidden_states, attentions)
+
+    def _check_inputs(self, input_ids, inputs_embeds, attention_mask, position_ids, token_type_ids, seen) -> int:
+        """Fail early, naming the argument; returns T."""
+        config = self.config
+        inputs.one_of(input_ids, inputs_embeds)
+        if input_ids is not None:
+            inputs.check_ids(input_ids, config.vocab_size)
+            batch, length = input_ids.shape
+        else:
+            inputs.check_embeds(inputs_embeds, config.hidden_size)
+            batch, length = inputs_embeds.shape[:2]
+        if token_type_ids is not None:
+            inputs.check_ids(token_type_ids, config.vocab_size, name="token_type_ids")
+            inputs.check_mask(token_type_ids, (batch, length), name="token_type_ids")
+        if self.max_positions is not None and seen + length > self.max_positions:
+            raise ValueError(f"{seen} cached + {length} new tokens exceed the {self.max_positions} positions of "
+                             "the model (max_position_embeddings); truncate the input")
+        if attention_mask is not None and (not isinstance(attention_mask, torch.Tensor)
+                                           or tuple(attention_mask.shape) != (batch, seen + length)):
+            shape = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask)
+            raise ValueError(f"attention_mask must have shape (batch, past_length + sequence_length) = "
+                             f"({batch}, {seen} + {length}), got {shape}")
+        if position_ids is not None:
+            _check_positions(position_ids, batch, length, self.max_positions)
+        return length
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        raise NotImplementedError
+
+    @property
+    def final_norm(self) -> nn.Module:
+        raise NotImplementedError
+
+
+def _check_positions(position_ids, batch: int, length: int, max_positions: Optional[int]) -> None:
+    if not isinstance(position_ids, torch.Tensor) or position_ids.is_floating_point() or position_ids.dtype == torch.bool:
+        raise TypeError("position_ids must be an integer torch.Tensor")
+    if position_ids.dim() != 2 or position_ids.shape[-1] != length or position_ids.shape[0] not in (1, batch):
+        raise ValueError(f"position_ids must have shape ({batch} or 1, {length}), got {tuple(position_ids.shape)}")
+    low, high = (int(position_ids.min()), int(position_ids.max())) if position_ids.numel() else (0, 0)
+    if low < 0 or (max_positions is not None and high >= max_positions):
+        raise IndexError(f"position_ids must lie in [0, {max_positions or 'inf'}) (max_position_embeddings); "
+                         f"got values from {low} to {high}")
+
+
+def return_dict_of(config, return_dict: Optional[bool]) -> bool:
+    return config.use_return_dict if return_dict is None else return_dict
+
+
+def lm_output(out: BaseModelOutputWithPast, lm_head: nn.Linear, labels: Optional[torch.Tensor],
+              loss_dtype: Optional[torch.dtype] = None) -> CausalLMOutputWithPast:
+    """LM head on the decoder output: logits (B, T, V) in float32, the shifted next-token loss."""
+    logits = lm_head(out.last_hidden_state).float()
+    loss = None if labels is None else causal_lm_loss(logits, labels)
+    if loss is not None and loss_dtype is not None:
+        loss = loss.to(loss_dtype)
+    return CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
+
+
+# --------------------------------------------------------------------------------------------------
+# GPT-J and CodeGen: one parallel-residual block; the families differ in how q, k, v are projected.
+
+
+class ParallelAttention(nn.Module):
+    """Self-attention of GPT-J / CodeGen: the family's `project` gives q, k, v (B, H, T, D); rotary on the
+    first rotary_dim dims; out_proj; eager scores in float32 (upcast) as the reference computes them."""
+
+    def __init__(self, config, layer_idx: int):
+        super().__init__()
+        if config.n_embd % config.n_head:
+            raise ValueError(f"n_embd={config.n_embd} must be divisible by n_head={config.n_head}")
+        self.layer_idx = layer_idx
+        self.n_head, self.head_dim = config.n_head, config.n_embd // config.n_head
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+        self.attn_pdrop = config.attn_pdrop
+        self.resid_dropout = nn.Dropout(config.resid_pdrop)
+        self.impl = config._attn_implementation
+        self.out_proj = nn.Linear(config.n_embd, config.n_embd, bias=False)
+
+    def project(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def forward(self, x, step: DecoderStep, head_mask=None, output_attentions=False):  # x: (B, T, C)
+        q, k, v = self.project(x)  # (B, H, T, D)
+        out, weights = step.self_attention(
+            self.layer_idx, q, k, v, scale=self.scale, impl=self.impl, dropout=self.attn_pdrop if self.training else 0.0,
+            head_mask=head_mask, need_weights=output_attentions, upcast=True)
+        return self.resid_dropout(self.out_proj(out)), weights  # (B, T, C), (B, H, T, S) | None
+
+
+class ParallelMLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        inner = config.n_inner if config.n_inner is not None else 4 * config.n_embd
+        self.fc_in = nn.Linear(config.n_embd, inner)
+        self.fc_out = nn.Linear(inner, config.n_embd)
+        self.act = activation(config.activation_function)
+        self.dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc_out(self.act(self.fc_in(x))))
+
+
+class ParallelBlock(nn.Module):
+    """One LayerNorm feeds attention and MLP side by side:
+
+        x ── ln_1 ──┬── attn ──┐
+        │           └── mlp ───┴── + ── + ──> x'
+        └──────────────────────────────┘
+    """
+
+    def __init__(self, config, attention: nn.Module):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = attention
+        self.mlp = ParallelMLP(config)
+
+    def forward(self, x, step: DecoderStep, head_mask=None, output_attentions=False):
+        h = self.ln_1(x)
+        attn, weights = self.attn(h, step, head_mask, output_attentions)
+        return attn + self.mlp(h) + x, weights
+
+
+class ParallelDecoder(DecoderModel):
+    """GPT-J / CodeGen stack: wte (+ wte(token_type_ids)) -> drop -> h (ParallelBlock) -> ln_f.
+    The family sets `attention_class`; positions are limited to n_positions."""
+
+    attention_class: type
+    rotary_dtype = torch.float32  # the reference's sin/cos table is float32 whatever the model dtype
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.embed_dim = config.n_embd
+        self.vocab_size = config.vocab_size
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.h = nn.ModuleList(ParallelBlock(config, self.attention_class(config, i)) for i in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        head_dim = config.n_embd // config.n_head
+        if config.rotary_dim is not None and not 0 < config.rotary_dim <= head_dim:
+            raise ValueError(f"rotary_dim={config.rotary_dim} must lie in (0, head_dim={head_dim}]")
+        self.rotary = Rotary(config.rotary_dim or head_dim, layout="interleaved")
+        self.max_positions = config.n_positions
+        self.post_init()
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.h
+
+    @property
+    def final_norm(self) -> nn.Module:
+        return self.ln_f
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.wte
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.wte = value
+
+    def embed(self, input_ids, inputs_embeds, token_type_ids) -> torch.Tensor:
+        x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds
+        if token_type_ids is not None:  # token types share the word embeddings
+            x = x + self.wte(token_type_ids)
+        return self.drop(x)
+
+    def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None,
+                position_ids=None, head_mask=None, inputs_embeds=None, use_cache=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None):
+        """input_ids (B, T) or inputs_embeds (B, T, C): the new tokens; past_key_values: None, the legacy
+        tuple or a Cache; attention_mask (B, past + T), 1 keep / 0 padding; token_type_ids (B, T), embedded
+        with wte; position_ids (B|1, T), default past .. past + T - 1; head_mask (H,) or (L, H)."""
+        out = self.decode(input_ids, past_key_values, attention_mask, position_ids, inputs_embeds, use_cache,
+                          output_attentions, output_hidden_states, head_mask, token_type_ids)
+        return finish(out, return_dict_of(self.config, return_dict))
+
+
+class ParallelDecoderForCausalLM(PreTrainedModel):
+    """GPT-J / CodeGen LM head: `transformer` (the family's `model_class`) -> lm_head (with bias).
+    labels (B, T): shifted inside, -100 ignored; logits in float32."""
+
+    model_class: type
+    _tied_weights_keys = ["lm_head.weight"]
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.transformer = self.model_class(config)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None,
+                position_ids=None, head_mask=None, inputs_embeds=None, labels=None, use_cache=None,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        out = self.transformer.decode(input_ids, past_key_values, attention_mask, position_ids, inputs_embeds,
+                                      use_cache, output_attentions, output_hidden_states, head_mask, token_type_ids)
+        output = lm_output(out, self.lm_head, labels, loss_dtype=out.last_hidden_state.dtype)
+        return finish(output, return_dict_of(self.config, return_dict))

@@ -45,6 +45,34 @@ _EXPORTS: Dict[str, List[str]] = {
     ],
     ".models.llama.configuration": ["LlamaConfig"],
     ".models.llama.modeling_torch": ["LlamaPreTrainedModel", "LlamaModel", "LlamaForCausalLM"],
+    ".generation.config": ["GenerationConfig"],
+    ".generation.utils": ["GenerationMixin"],
+    ".generation.streamers": ["BaseStreamer", "TextStreamer", "TextIteratorStreamer"],
+    ".generation.stopping": [
+        "StoppingCriteria", "StoppingCriteriaList", "MaxLengthCriteria", "MaxNewTokensCriteria", "MaxTimeCriteria",
+        "StopStringCriteria",
+    ],
+    ".generation.processors": [
+        "LogitsProcessor", "LogitsWarper", "LogitsProcessorList", "MinLengthLogitsProcessor",
+        "MinNewTokensLengthLogitsProcessor", "RepetitionPenaltyLogitsProcessor", "EncoderRepetitionPenaltyLogitsProcessor",
+        "NoRepeatNGramLogitsProcessor", "EncoderNoRepeatNGramLogitsProcessor", "SequenceBiasLogitsProcessor",
+        "NoBadWordsLogitsProcessor", "PrefixConstrainedLogitsProcessor", "ForcedBOSTokenLogitsProcessor",
+        "ForcedEOSTokenLogitsProcessor", "ForceTokensLogitsProcessor", "InfNanRemoveLogitsProcessor",
+        "ExponentialDecayLengthPenalty", "LogitNormalization", "SuppressTokensLogitsProcessor",
+        "SuppressTokensAtBeginLogitsProcessor",
+    ],
+    ".generation.warpers": [
+        "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "TypicalLogitsWarper", "EpsilonLogitsWarper",
+        "EtaLogitsWarper",
+    ],
+    ".generation.beam": ["BeamSearchScorer", "BeamHypotheses"],
+    ".generation.outputs": [
+        "GenerateDecoderOnlyOutput", "GenerateEncoderDecoderOutput", "GenerateBeamDecoderOnlyOutput",
+        "GenerateBeamEncoderDecoderOutput", "GreedySearchDecoderOnlyOutput", "SampleDecoderOnlyOutput",
+        "ContrastiveSearchDecoderOnlyOutput", "BeamSearchDecoderOnlyOutput", "BeamSampleDecoderOnlyOutput",
+        "GreedySearchEncoderDecoderOutput", "SampleEncoderDecoderOutput", "ContrastiveSearchEncoderDecoderOutput",
+        "BeamSearchEncoderDecoderOutput", "BeamSampleEncoderDecoderOutput",
+    ],
 }
 
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -1,0 +1,249 @@
+"""The decoding loops behind `generate()`: greedy and multinomial sampling (one loop), beam search and beam
+sampling (another), sharing the logits processors and one `Session` of preallocated buffers.
+
+Per token the greedy / sampling loop runs the model once and a handful of tensor operations: no tensor is
+reallocated (the tokens, attention mask and positions live in (B, max_length) buffers written in place;
+the KV cache is the model's preallocated static cache), and nothing waits on the device except where the
+caller asked for it (a streamer, a stopping criterion) — "are all rows finished?" is asked every step on
+CPU, where it is free, and every `SYNC_EVERY` steps on an accelerator, the extra steps trimmed after.
+
+What is specific to a model family goes through two methods the family may override:
+`prepare_inputs_for_generation` (which inputs one forward gets) and `_init_generation_cache`.
+Notation: B rows (batch x beams or x return sequences), K beams, T tokens so far, V vocab.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from .beam import BeamSearchScorer
+from .outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
+from .processors import LogitsProcessorList, eos_list
+from .stopping import StoppingCriteriaList, custom_criteria
+
+SYNC_EVERY = 8  # on accelerators, steps between checks that every row has finished
+
+
+class Session:
+    """One generate() call's state: the sequences (B, max_length), their attention mask and positions,
+    the KV cache, and the other model kwargs, handed to `prepare_inputs_for_generation` every step."""
+
+    def __init__(self, model, input_ids: torch.LongTensor, model_kwargs: Dict[str, Any], max_length: int,
+                 fill_value: int = 0):
+        self.model = model
+        batch, length = input_ids.shape
+        self.length = length                                            # tokens held (prompt + generated)
+        self.ids = input_ids.new_full((batch, max_length), fill_value)  # (B, max_length)
+        self.ids[:, :length] = input_ids
+        self.use_cache = bool(model_kwargs.pop("use_cache", True))
+        mask = model_kwargs.pop("attention_mask", None)
+        self.mask = self.positions = None
+        if mask is not None:
+            self.mask = mask.new_ones((batch, max_length))
+            self.mask[:, :length] = mask
+            # The reference's positions: cumsum(mask) - 1 in the prompt (1 at padding), then one more per token.
+            positions = mask.long().cumsum(-1) - 1
+            positions.masked_fill_(mask == 0, 1)
+            after = mask.long().sum(-1, keepdim=True) + torch.arange(max_length - length, device=mask.device)
+            self.positions = torch.cat([positions, after], dim=1)
+        self.token_types = None
+        types = model_kwargs.pop("token_type_ids", None)
+        if types is not None:  # new tokens repeat the last type, as in the reference
+            self.token_types = types[:, -1:].repeat(1, max_length).contiguous()
+            self.token_types[:, :length] = types
+        self.extra = model_kwargs
+        self.cache = model._init_generation_cache(batch, max_length) if self.use_cache else None
+        self.past = self.cache
+
+    @property
+    def batch(self) -> int:
+        return self.ids.shape[0]
+
+    @property
+    def sequences(self) -> torch.LongTensor:
+        """(B, T) view of the tokens so far."""
+        return self.ids[:, : self.length]
+
+    def forward(self, **forward_kwargs: Any):
+        """Run the model on the tokens the cache has not seen yet; returns its output."""
+        n = self.length
+        kwargs = dict(self.extra)
+        if self.mask is not None:
+            kwargs["attention_mask"] = self.mask[:, :n]
+            kwargs["position_ids"] = self.positions[:, :n]
+        if self.token_types is not None:
+            kwargs["token_type_ids"] = self.token_types[:, :n]
+        inputs = self.model.prepare_inputs_for_generation(self.ids[:, :n], past_key_values=self.past,
+                                                          use_cache=self.use_cache, **kwargs)
+        output = self.model(**inputs, return_dict=True, **forward_kwargs)
+        if self.use_cache and self.cache is None:  # no static cache: keep what the model returned
+            self.past = output.past_key_values
+        return output
+
+    def append(self, tokens: torch.LongTensor) -> None:
+        self.ids[:, self.length] = tokens
+        self.length += 1
+
+    def reorder(self, rows: torch.LongTensor) -> None:
+        """Beams: row i continues from row rows[i] (tokens and cache)."""
+        self.ids[:, : self.length] = self.ids[rows, : self.length]
+        past = self.past
+        if past is None:
+            return
+        if hasattr(past, "reorder"):
+            past.reorder(rows)
+        elif hasattr(past, "reorder_cache"):
+            past.reorder_cache(rows)
+        else:
+            self.past = self.model._reorder_cache(past, rows)
+
+    def public_past(self) -> Any:
+        """The cache as outputs carry it (legacy tuples when the cache can give them)."""
+        past = self.past
+        return past.to_legacy() if hasattr(past, "to_legacy") else past
+
+
+class Recorder:
+    """What `return_dict_in_generate` collects per step: scores, attentions, hidden states."""
+
+    def __init__(self, return_dict: bool, scores: bool, attentions: bool, hidden_states: bool):
+        self.scores: Optional[List[torch.Tensor]] = [] if return_dict and scores else None
+        self.attentions: Optional[list] = [] if return_dict and attentions else None
+        self.hidden_states: Optional[list] = [] if return_dict and hidden_states else None
+        self.forward_kwargs = {"output_attentions": attentions, "output_hidden_states": hidden_states}
+
+    def add(self, scores: torch.Tensor, output: Any) -> None:
+        if self.scores is not None:
+            self.scores.append(scores)
+        if self.attentions is not None:
+            self.attentions.append(output.attentions)
+        if self.hidden_states is not None:
+            self.hidden_states.append(output.hidden_states)
+
+    def scores_so_far(self) -> Optional[tuple]:
+        return tuple(self.scores) if self.scores is not None else None
+
+    def trim(self, steps: int) -> None:
+        for name in ("scores", "attentions", "hidden_states"):
+            if getattr(self, name) is not None:
+                del getattr(self, name)[steps:]
+
+    def fields(self) -> Dict[str, Optional[tuple]]:
+        return {name: (tuple(getattr(self, name)) if getattr(self, name) is not None else None)
+                for name in ("scores", "attentions", "hidden_states")}
+
+
+def run_sampling(session: Session, *, processors: LogitsProcessorList, warpers: Optional[LogitsProcessorList],
+                 criteria: StoppingCriteriaList, max_length: int, pad_token_id: Optional[int], eos_token_id,
+                 recorder: Recorder, streamer=None, return_dict: bool = False):
+    """Greedy search (warpers None: argmax of the processed scores) or multinomial sampling
+    (softmax of the warped scores, `torch.multinomial`, exactly as the reference draws)."""
+    ids = session.ids
+    device, batch, start = ids.device, session.batch, session.length
+    eos = eos_list(eos_token_id)
+    if eos and pad_token_id is None:
+        raise ValueError("If `eos_token_id` is defined, make sure that `pad_token_id` is defined.")
+    eos_ids = torch.tensor(eos, device=device) if eos else None
+    per_step = StoppingCriteriaList(custom_criteria(criteria))
+    unfinished = torch.ones(batch, dtype=torch.bool, device=device)
+    finished_at = torch.full((batch,), max_length, dtype=torch.long, device=device)
+    sync_every = 1 if device.type == "cpu" or streamer is not None else SYNC_EVERY
+    can_finish = eos_ids is not None or bool(per_step)
+    for step in range(max_length - start):
+        output = session.forward(**recorder.forward_kwargs)
+        scores = processors(session.sequences, output.logits[:, -1, :])
+        if warpers is not None:
+            scores = warpers(session.sequences, scores)
+        recorder.add(scores, output)
+        if warpers is not None:
+            tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        else:
+            tokens = torch.argmax(scores, dim=-1)
+        if pad_token_id is not None and can_finish:
+            tokens = torch.where(unfinished, tokens, pad_token_id)
+        session.append(tokens)
+        if streamer is not None:
+            streamer.put(tokens.cpu())
+        if not can_finish:
+            continue
+        was_unfinished = unfinished
+        if eos_ids is not None:
+            unfinished = unfinished & ~torch.isin(tokens, eos_ids)
+        if per_step:
+            rows = per_step.rows_to_stop(session.sequences, recorder.scores_so_far())
+            if rows is True:
+                break
+            if rows is not False:
+                unfinished = unfinished & ~rows
+        finished_at = torch.where(was_unfinished & ~unfinished, session.length, finished_at)
+        if (step + 1) % sync_every == 0 and not bool(unfinished.any()):
+            break
+    if sync_every > 1 and can_finish and not bool(unfinished.any()):
+        end = int(finished_at.max())  # checks were spaced out: drop the steps after every row finished
+        recorder.trim(end - start)
+        session.length = end
+    if streamer is not None:
+        streamer.end()
+    sequences = session.sequences if session.length == ids.shape[1] else session.sequences.clone()
+    if not return_dict:
+        return sequences
+    return GenerateDecoderOnlyOutput(sequences=sequences, past_key_values=session.public_past(), **recorder.fields())
+
+
+def run_beam_search(session: Session, scorer: BeamSearchScorer, *, processors: LogitsProcessorList,
+                    warpers: Optional[LogitsProcessorList], criteria: StoppingCriteriaList, max_length: int,
+                    pad_token_id: Optional[int], eos_token_id, recorder: Recorder, return_dict: bool = False):
+    """Beam search (warpers None: the top candidates of log-probabilities + beam scores) or beam sampling
+    (candidates drawn with `torch.multinomial`), as the reference does."""
+    batch, beams = len(scorer._beam_hyps), scorer.num_beams
+    device, start = session.ids.device, session.length
+    if session.batch != batch * beams:
+        raise ValueError(f"Batch dimension of `input_ids` should be {batch * beams}, but is {session.batch}.")
+    eos = eos_list(eos_token_id)
+    per_step = StoppingCriteriaList(custom_criteria(criteria))
+    beam_scores = torch.zeros((batch, beams), dtype=torch.float, device=device)
+    if warpers is None:
+        beam_scores[:, 1:] = -1e9  # at first every beam is the same: only one may continue
+    beam_scores = beam_scores.view(-1)
+    history = (torch.zeros((batch * beams, max_length - start), dtype=torch.long, device=device)
+               if recorder.scores is not None else None)  # beam indices, per generated token
+    n_candidates = 2 * beams if warpers is not None else max(2, 1 + len(eos)) * beams
+    step = 0
+    while session.length < max_length:
+        output = session.forward(**recorder.forward_kwargs)
+        logprobs = torch.nn.functional.log_softmax(output.logits[:, -1, :], dim=-1)      # (B*K, V)
+        processed = processors(session.sequences, logprobs)
+        if warpers is not None:
+            processed = warpers(session.sequences, processed)
+        recorder.add(processed, output)
+        vocab = processed.shape[-1]
+        totals = (processed + beam_scores[:, None].expand_as(processed)).view(batch, beams * vocab)
+        if warpers is not None:
+            candidates = torch.multinomial(torch.softmax(totals, dim=-1), num_samples=n_candidates)
+            candidate_scores, order = torch.sort(torch.gather(totals, -1, candidates), descending=True, dim=1)
+            candidates = torch.gather(candidates, -1, order)
+        else:
+            candidate_scores, candidates = torch.topk(totals, n_candidates, dim=1, largest=True, sorted=True)
+        chosen = scorer.process(session.sequences, candidate_scores, candidates % vocab,
+                                torch.div(candidates, vocab, rounding_mode="floor"), pad_token_id=pad_token_id,
+                                eos_token_id=eos, beam_indices=None if history is None else history[:, :step],
+                                decoder_prompt_len=start)
+        beam_scores, rows = chosen["next_beam_scores"], chosen["next_beam_indices"]
+        session.reorder(rows)
+        session.append(chosen["next_beam_tokens"])
+        if history is not None:
+            history[:, :step] = history[rows, :step]
+            history[:, step] = rows
+        step += 1
+        if scorer.is_done or (per_step and per_step(session.sequences, recorder.scores_so_far())):
+            break
+    final = scorer.finalize(session.sequences, beam_scores, None, None, max_length=max_length,
+                            pad_token_id=pad_token_id, eos_token_id=eos,
+                            beam_indices=None if history is None else history[:, :step], decoder_prompt_len=start)
+    if not return_dict:
+        return final["sequences"]
+    return GenerateBeamDecoderOnlyOutput(
+        sequences=final["sequences"], sequences_scores=final["sequence_scores"] if recorder.scores is not None else None,
+        beam_indices=final["beam_indices"], past_key_values=session.public_past(), **recorder.fields())

@@ -1,0 +1,96 @@
+"""generate() on the real families (CodeGen, GPT-J, Llama) against transformers 4.37.2: the reference's ids
+for a batch of two left-padded prompts — greedy (with and without cache, with EOS), beam search,
+sampling under torch.manual_seed — exactly, and its scores to 1e-5.
+
+Fixtures: tests/fixtures/<family>/generate/ (scripts/fixtures/make_decoder_fixtures.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import polyformer
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FAMILIES = [f for f in ("codegen", "gptj", "llama") if (FIXTURES / f / "generate" / "generate.json").exists()]
+
+
+def _fixture(family: str):
+    folder = FIXTURES / family / "generate"
+    meta = json.loads((folder / "generate.json").read_text())
+    scores = load_file(str(folder / "scores.safetensors")) if (folder / "scores.safetensors").exists() else {}
+    return folder, meta, scores
+
+
+def _runs():
+    for family in FAMILIES:
+        for name in _fixture(family)[1]["runs"]:
+            yield pytest.param(family, name, id=f"{family}/{name}")
+
+
+_MODELS = {}
+
+
+def _model(family: str, folder: Path, meta: dict):
+    if family not in _MODELS:
+        cls = getattr(polyformer, meta["model_class"])
+        _MODELS[family] = cls.from_pretrained(str((folder / meta["checkpoint"]).resolve()))
+    return _MODELS[family]
+
+
+@pytest.mark.parametrize("family,name", list(_runs()))
+def test_generate_matches_reference(family, name):
+    folder, meta, scores = _fixture(family)
+    run = meta["runs"][name]
+    model = _model(family, folder, meta)
+    inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
+    kwargs = dict(run["kwargs"])
+    seed = kwargs.pop("seed", None)
+    if seed is not None:
+        torch.manual_seed(seed)
+    out = model.generate(**inputs, **kwargs)
+    sequences = out if isinstance(out, torch.Tensor) else out.sequences
+    assert sequences.tolist() == run["sequences"]
+    if "sequences_scores" in run:
+        torch.testing.assert_close(out.sequences_scores, torch.tensor(run["sequences_scores"]), rtol=0, atol=1e-5)
+    steps = sorted((k for k in scores if k.startswith(f"{name}.scores.")), key=lambda k: int(k.rsplit(".", 1)[1]))
+    if steps:
+        assert len(out.scores) == len(steps)
+        for got, key in zip(out.scores, steps):
+            torch.testing.assert_close(got.float(), scores[key], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generation_config_loaded_with_the_model(family):
+    folder, meta, _ = _fixture(family)
+    model = _model(family, folder, meta)
+    assert model.can_generate()
+    expected = {k: v for k, v in meta["generation_config"].items() if k != "transformers_version"}
+    for key, value in expected.items():
+        assert getattr(model.generation_config, key) == value, key
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_static_cache_is_allocated_once(family):
+    """One cache object for the whole call, its buffers never reallocated, one token per decode step."""
+    folder, meta, _ = _fixture(family)
+    model = _model(family, folder, meta)
+    seen = []
+
+    def record(module, args, kwargs):
+        cache = kwargs.get("past_key_values")
+        seen.append((kwargs["input_ids"].shape[1], id(cache), cache.keys.data_ptr()))
+
+    handle = model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
+        model.generate(**inputs, max_new_tokens=6, pad_token_id=0)
+    finally:
+        handle.remove()
+    assert [n for n, _, _ in seen] == [inputs["input_ids"].shape[1]] + [1] * 5
+    assert len({(i, p) for _, i, p in seen}) == 1

@@ -23,6 +23,7 @@ and shape checked). Every call is checked three ways: as recorded (ModelOutput o
 from __future__ import annotations
 
 import builtins
+import copy
 import functools
 import json
 import math
@@ -110,6 +111,12 @@ class Case:
     def fields(self) -> list[str]:
         """The non-None output fields, in the reference's order."""
         return list(self.spec.get("outputs", {}))
+
+    def with_load_kwargs(self, **load_kwargs: Any) -> "Case":
+        """The same call, loading the checkpoint with these extra ``from_pretrained`` arguments."""
+        meta = copy.deepcopy(self.meta)
+        meta["calls"][self.call]["load_kwargs"] = {**self.load_kwargs, **load_kwargs}
+        return Case(self.dir, self.call, meta)
 
     def inputs(self) -> dict[str, Any]:
         """The tensor inputs, fresh copies."""
@@ -302,3 +309,42 @@ def check_training(model_cls, case: Case, *, lr: float = 1e-3, seed: int = 0) ->
     assert not unchanged, f"parameters not updated by the optimizer step: {unchanged}"
     frozen_with_grad = [n for n, p in model.named_parameters() if not p.requires_grad and p.grad is not None]
     assert not frozen_with_grad, f"frozen parameters received a gradient: {frozen_with_grad}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Decoders: past_key_values as the reference's tuple, a DynamicCache or a StaticCache
+
+
+def cache_cases(cases: Iterable[Case]) -> list[Case]:
+    """The calls that return past_key_values (with or without a past given)."""
+    return [c for c in cases if not c.raises and "past_key_values" in c.fields]
+
+
+def check_cache_forms(model_cls, case: Case) -> None:
+    """The call again with its past (or, with none, an empty cache) as a DynamicCache and as a
+    StaticCache: every output equal to the legacy-tuple call exactly, the Cache object itself returned,
+    and its contents equal to the reference's past_key_values."""
+    from polyformer.pt.cache import DynamicCache, StaticCache
+
+    model = load_model(model_cls, case)
+    expected_past = case.expected()["past_key_values"]
+    with torch.no_grad():
+        legacy = model(**case.inputs(), **{**case.kwargs, "return_dict": True})
+    batch, heads, length, head_dim = expected_past[0][0].shape
+    for name in ("dynamic", "static"):
+        inputs = case.inputs()
+        past = inputs.pop("past_key_values", None)
+        if name == "dynamic":
+            cache = DynamicCache.from_legacy(past, len(expected_past))
+        else:
+            cache = StaticCache(len(expected_past), batch, heads, head_dim, length + 3, dtype=expected_past[0][0].dtype)
+            for i, (k, v) in enumerate(past or ()):
+                cache.update(i, k, v)
+        with torch.no_grad():
+            out = model(**inputs, past_key_values=cache, **{**case.kwargs, "return_dict": True})
+        assert out.past_key_values is cache, f"{case} ({name}): the Cache given is not the one returned"
+        for field in case.fields:
+            if field != "past_key_values":
+                assert_same(getattr(out, field), getattr(legacy, field), atol=0, name=f"{case} ({name}): {field}")
+        assert cache.seen == length, f"{case} ({name}): cache.seen {cache.seen} != {length}"
+        assert_same(cache.to_legacy(), expected_past, atol=case.atol, name=f"{case} ({name}): past_key_values")

@@ -12,14 +12,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ...generation.utils import GenerationMixin
 from ...pt.decoder import ParallelAttention, ParallelDecoder, ParallelDecoderForCausalLM
 from ...pt.modeling import PreTrainedModel
 from .configuration import CodeGenConfig
 
-try:  # generate() lives in polyformer.generation; the models work without it
-    from ...generation.utils import GenerationMixin
-except ImportError:  # pragma: no cover - until the generation package lands
-    GenerationMixin = object
 
 MP_NUM = 4  # the TPU-v4 shards the original checkpoints were trained on
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ...generation.utils import GenerationMixin
 from ...outputs import QuestionAnsweringModelOutput, SequenceClassifierOutputWithPast, finish
 from ...pt.attention import split_heads
 from ...pt.decoder import ParallelAttention, ParallelDecoder, ParallelDecoderForCausalLM, return_dict_of
@@ -19,10 +20,6 @@ from ...pt.heads import classification_loss, last_token_pool, span_qa_loss
 from ...pt.modeling import PreTrainedModel
 from .configuration import GPTJConfig
 
-try:  # generate() lives in polyformer.generation; the models work without it
-    from ...generation.utils import GenerationMixin
-except ImportError:  # pragma: no cover - until the generation package lands
-    GenerationMixin = object
 
 
 class GPTJAttention(ParallelAttention):

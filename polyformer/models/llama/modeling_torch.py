@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn as nn
 
+from ...generation.utils import GenerationMixin
 from ...outputs import finish
 from ...pt.attention import split_heads
 from ...pt.decoder import DecoderModel, DecoderStep, lm_output, return_dict_of
@@ -24,10 +25,6 @@ from ...pt.modeling import PreTrainedModel
 from ...pt.rotary import Rotary
 from .configuration import LlamaConfig
 
-try:  # generate() lives in polyformer.generation; the models work without it
-    from ...generation.utils import GenerationMixin
-except ImportError:  # pragma: no cover - until the generation package lands
-    GenerationMixin = object
 
 
 class LlamaRMSNorm(nn.Module):

@@ -23,15 +23,12 @@ from hypothesis import strategies as st
 
 from polyformer.models.distilbert.tokenization import DistilBertTokenizer, DistilBertTokenizerFast
 from polyformer.tokenization.encoding import AddedToken
-from tokenizer_fixture_io import build_tokenizer, materialize, run_step
+from tokenizer_fixture_io import build_tokenizer, check, expectation, materialize, run_step
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tokenizers" / "distilbert"
 VOCAB = FIXTURES / "vocab.txt"
 DOC = json.loads((FIXTURES / "cases.json").read_text(encoding="utf-8"))
 CLASSES = {"slow": DistilBertTokenizer, "fast": DistilBertTokenizerFast}
-
-# Reference exceptions whose type says little; polyformer raises a ValueError / TypeError with a message.
-VAGUE_ERRORS = {"AssertionError", "IndexError", "Exception", "PanicException"}
 
 # (case id, step index, kind) -> (why, which expectation applies instead: the other kind's, or a value)
 DEVIATIONS = {
@@ -45,18 +42,7 @@ DEVIATIONS = {
                                      "`extra_special_tokens`, which 4.37 ignores; polyformer reads them",
                                      ["<extra>"]),
     ("reload.v5_added", 3, "fast"): ("same as above", ["[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]", "<extra>"]),
-    ("added", 7, "fast"): ("tokenizers >= 0.19 (0.15 in the reference) keeps the normalized (here lower-cased) "
-                           "form of a normalized added token as its vocabulary string, so decode gives it, "
-                           "as the slow tokenizer does", "[CLS] newword newtok [new] [SEP]"),
-    ("added", 13, "fast"): ("same as above", "newword newtok [new] xyz"),
-    ("reloaded.added_fast", 2, "fast"): ("same as above", "[CLS] newword newtok [new] [SEP]"),
 }
-
-
-def expectation(step: dict, kind: str):
-    """The reference's result for `kind`, or what DEVIATIONS says applies instead."""
-    expected = step["expected"]
-    return expected.get("both", expected.get(kind))
 
 
 def replacement(step: dict, instead):
@@ -82,25 +68,6 @@ def make(folders):
         return cache[name, kind]
 
     return build
-
-
-def same(got, expected) -> bool:
-    """`got == expected`, where an expected exception matches one of the same type (or, for a vague
-    reference type, a ValueError / TypeError), at any depth."""
-    if isinstance(expected, dict) and "__error__" in expected:
-        kind = expected["__error__"]
-        if not (isinstance(got, dict) and "__error__" in got):
-            return kind == "PanicException"  # the reference's backend crashed; tokenizers >= 0.19 does not
-        return got["__error__"] == kind or (kind in VAGUE_ERRORS and got["__error__"] in ("ValueError", "TypeError"))
-    if isinstance(expected, dict) and isinstance(got, dict):
-        return got.keys() == expected.keys() and all(same(got[k], expected[k]) for k in expected)
-    if isinstance(expected, list) and isinstance(got, list):
-        return len(got) == len(expected) and all(same(g, e) for g, e in zip(got, expected))
-    return got == expected
-
-
-def check(got, expected, where: str) -> None:
-    assert same(got, expected), f"{where}:\n  got      {str(got)[:800]}\n  expected {str(expected)[:800]}"
 
 
 CASES = [pytest.param(case, kind, id=f"{case['id']}-{kind}") for case in DOC["cases"] for kind in case["kinds"]]

@@ -125,3 +125,92 @@ def materialize(files: Mapping[str, Any], folder: Path, vocab_file: Path) -> Pat
             text = content["text"]
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+def shrink_saved_folder(folder: Path, fixture_dir: Path) -> dict:
+    """The files of a saved tokenizer folder as a cases.json stores them: a file equal to the fixture
+    file of the same name is {"same_as": name}; a tokenizer.json whose "model" equals the fixture
+    tokenizer.json's is {"json": ...} with {"same_as": "tokenizer.json"} as its model; other files are
+    {"text": ...}. Inverse: `write_saved_folder`."""
+    files = {}
+    for path in sorted(Path(folder).iterdir()):
+        shared = Path(fixture_dir) / path.name
+        if shared.is_file() and shared.read_bytes() == path.read_bytes():
+            files[path.name] = {"same_as": path.name}
+        elif path.suffix == ".json" and shared.is_file() and _json(path) == _json(shared):
+            files[path.name] = {"same_as": path.name, "content_only": True}  # same JSON, other layout
+        elif path.suffix not in (".json", ".txt"):
+            raise ValueError(f"{path} is not text and differs from {shared}")
+        elif path.name == "tokenizer.json" and shared.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("model") == _json(shared)["model"]:
+                data["model"] = {"same_as": "tokenizer.json"}
+            files[path.name] = {"json": data}
+        else:
+            files[path.name] = {"text": path.read_text(encoding="utf-8")}
+    return files
+
+
+def write_saved_folder(files: Mapping[str, Any], folder: Path, fixture_dir: Path) -> Path:
+    """Write a folder that `shrink_saved_folder` described, taking the shared parts from `fixture_dir`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        if "same_as" in content:
+            (folder / name).write_bytes((Path(fixture_dir) / content["same_as"]).read_bytes())
+            continue
+        if "json" in content:
+            data = copy.deepcopy(content["json"])
+            if data.get("model") == {"same_as": "tokenizer.json"}:
+                data["model"] = _json(Path(fixture_dir) / "tokenizer.json")["model"]
+            text = json.dumps(data, ensure_ascii=False)
+        else:
+            text = content["text"]
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def _json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def expand_refs(value: Any, pools: Mapping[str, list]) -> Any:
+    """Replace {"__ref__": pool, "index": i} by pools[pool][i] and {"__ref__": pool, "slice": [a, b]} by
+    pools[pool][a:b], at any depth (cases.json stores its texts once, in pools such as "lines")."""
+    if isinstance(value, list):
+        return [expand_refs(item, pools) for item in value]
+    if isinstance(value, dict):
+        if "__ref__" in value:
+            pool = pools[value["__ref__"]]
+            return copy.deepcopy(pool[value["index"]] if "index" in value else pool[slice(*value["slice"])])
+        return {key: expand_refs(item, pools) for key, item in value.items()}
+    return value
+
+
+# Reference exceptions whose type says little; polyformer raises a ValueError / TypeError with a message.
+VAGUE_ERRORS = {"AssertionError", "IndexError", "Exception", "PanicException"}
+
+
+def expectation(step: Mapping[str, Any], kind: str) -> Any:
+    """The reference's result of a recorded step for `kind` ("slow" or "fast")."""
+    expected = step["expected"]
+    return expected.get("both", expected.get(kind))
+
+
+def same(got: Any, expected: Any) -> bool:
+    """`got == expected`, where an expected exception matches one of the same type (or, for a vague
+    reference type, a ValueError / TypeError), at any depth."""
+    if isinstance(expected, dict) and "__error__" in expected:
+        kind = expected["__error__"]
+        if not (isinstance(got, dict) and "__error__" in got):
+            return kind == "PanicException"  # the reference's backend crashed; tokenizers >= 0.19 does not
+        return got["__error__"] == kind or (kind in VAGUE_ERRORS and got["__error__"] in ("ValueError", "TypeError"))
+    if isinstance(expected, dict) and isinstance(got, dict):
+        return got.keys() == expected.keys() and all(same(got[k], expected[k]) for k in expected)
+    if isinstance(expected, list) and isinstance(got, list):
+        return len(got) == len(expected) and all(same(g, e) for g, e in zip(got, expected))
+    return got == expected
+
+
+def check(got: Any, expected: Any, where: str) -> None:
+    assert same(got, expected), f"{where}:\n  got      {str(got)[:800]}\n  expected {str(expected)[:800]}"

@@ -6,6 +6,8 @@
 - `files`: tokenizer_config.json / special_tokens_map.json / added_tokens.json reading and writing
 - `slow`: PreTrainedTokenizer (pure Python)      - `fast`: PreTrainedTokenizerFast (`tokenizers`)
 - `wordpiece`: BERT's basic tokenizer, WordPiece, the [CLS]/[SEP] layout and its `tokenizers` pipeline
+- `bpe`: GPT-2's byte-level BPE (bytes <-> characters, pre-tokenization regex, merge loop) and its pipeline
+- `sentencepiece`: sentencepiece models (slow base; tokenizer.model -> `tokenizers` pipeline, as Llama's)
 
 Names are imported lazily, so `import polyformer.tokenization` loads neither `tokenizers` nor a framework.
 """

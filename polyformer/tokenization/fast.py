@@ -9,7 +9,6 @@ this class sets its truncation / padding for each call and turns its `Encoding`s
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -51,10 +50,10 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
             backend = Tokenizer.from_file(tokenizer_file)
         else:
             backend = self._backend_from_vocab(*args, **kwargs)
-            if self.slow_tokenizer_class is not None:  # save the slow class's options too, as the reference
-                for name, param in inspect.signature(self.slow_tokenizer_class.__init__).parameters.items():
-                    if param.default is not param.empty and param.kind == param.POSITIONAL_OR_KEYWORD:
-                        kwargs.setdefault(name, param.default)
+            if self.slow_tokenizer_class is not None:
+                # as the reference, which converts a slow tokenizer: keep that tokenizer's options (its
+                # defaults, and special tokens as it made them), which save_pretrained writes
+                kwargs.update(self.slow_tokenizer_class(*args, **kwargs).init_kwargs)
         self._tokenizer: Tokenizer = backend
         # A tokenizer.json may enable truncation / padding; as in the reference, they become defaults
         # of the init arguments (saved back), while each call sets the backend's own from its arguments.
@@ -153,7 +152,16 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
         return self.unk_token_id if index is None else index
 
     def _id_to_token(self, index: int) -> Optional[str]:
-        return self._tokenizer.id_to_token(index)
+        renamed = self._renamed_added_tokens()
+        return renamed[index] if index in renamed else self._tokenizer.id_to_token(index)
+
+    def _renamed_added_tokens(self) -> Dict[int, str]:
+        """{id: content} of the added tokens whose vocabulary string is not their content: tokenizers >= 0.19
+        stores a normalized added token under its normalized form (e.g. "▁newword" or lower-cased),
+        where 0.15 (the reference's) keeps the content, which ids convert and decode to."""
+        backend = self._tokenizer
+        return {index: token.content for index, token in backend.get_added_tokens_decoder().items()
+                if backend.id_to_token(index) != token.content}
 
     def tokenize(self, text: str, pair: Optional[str] = None, add_special_tokens: bool = False,
                  **kwargs) -> List[str]:
@@ -239,7 +247,16 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
     # -- decoding -----------------------------------------------------------------------------
     def _decode(self, token_ids: List[int], skip_special_tokens: bool = False,
                 clean_up_tokenization_spaces: Optional[bool] = None, **kwargs) -> str:
-        text = self._tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens)
+        renamed = self._renamed_added_tokens()
+        if renamed.keys().isdisjoint(token_ids):
+            text = self._tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens)
+        else:  # what the backend's decode does, with the added tokens' contents
+            skip = {index for index, token in self._tokenizer.get_added_tokens_decoder().items()
+                    if token.special and skip_special_tokens}
+            tokens = [self._id_to_token(index) for index in token_ids if index not in skip]
+            tokens = [token for token in tokens if token is not None]
+            decoder = self._tokenizer.decoder
+            text = decoder.decode(tokens) if decoder is not None else " ".join(tokens)
         return self._maybe_clean_up(text, clean_up_tokenization_spaces)
 
     # -- files --------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ from .stopping import StoppingCriteriaList, custom_criteria
 SYNC_EVERY = 8  # on accelerators, steps between checks that every row has finished
 
 
+def sync_interval(device: torch.device) -> int:
+    """Steps between "has every row finished?" checks (each one waits for the device)."""
+    return 1 if device.type == "cpu" else SYNC_EVERY
+
+
 class Session:
     """One generate() call's state: the sequences (B, max_length), their attention mask and positions,
     the KV cache, and the other model kwargs, handed to `prepare_inputs_for_generation` every step."""
@@ -149,7 +154,7 @@ def run_sampling(session: Session, *, processors: LogitsProcessorList, warpers: 
     per_step = StoppingCriteriaList(custom_criteria(criteria))
     unfinished = torch.ones(batch, dtype=torch.bool, device=device)
     finished_at = torch.full((batch,), max_length, dtype=torch.long, device=device)
-    sync_every = 1 if device.type == "cpu" or streamer is not None else SYNC_EVERY
+    sync_every = 1 if streamer is not None else sync_interval(device)
     can_finish = eos_ids is not None or bool(per_step)
     for step in range(max_length - start):
         output = session.forward(**recorder.forward_kwargs)

@@ -171,6 +171,8 @@ class GenerationMixin:
         model_kwargs = config.update(**kwargs)
         config.validate()
         _check_supported(config, self.config, assistant_model, negative_prompt_ids)
+        if model_kwargs.get("inputs_embeds") is not None:
+            raise NotImplementedError("generate(inputs_embeds=...) is not supported; pass input_ids")
         self._validate_model_kwargs(model_kwargs)
         if config.pad_token_id is None and config.eos_token_id is not None:
             if model_kwargs.get("attention_mask") is None:
@@ -259,8 +261,6 @@ class GenerationMixin:
         if given is not None and inputs is not None:
             raise ValueError("`inputs` and `input_ids` were both passed to generate(); pass only one of them")
         inputs = given if inputs is None else inputs
-        if model_kwargs.get("inputs_embeds") is not None:
-            raise NotImplementedError("generate(inputs_embeds=...) is not supported; pass input_ids")
         if inputs is None:
             if bos_token_id is None:
                 raise ValueError("`bos_token_id` has to be defined when no `input_ids` are provided.")
@@ -308,7 +308,7 @@ class GenerationMixin:
             warnings.warn(f"Using the model-agnostic default `max_length` (={config.max_length}) to control the "
                           "generation length. We recommend setting `max_new_tokens` to control the maximum length "
                           "of the generation.", UserWarning)
-        if length >= config.max_length:
+        if length >= config.max_length and config.max_new_tokens != 0:
             warnings.warn(f"Input length of input_ids is {length}, but `max_length` is set to {config.max_length}. "
                           "This can lead to unexpected behavior. You should consider increasing `max_new_tokens`.",
                           UserWarning)

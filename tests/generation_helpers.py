@@ -99,10 +99,5 @@ def reference_cases() -> dict:
 
 
 def polyformer_kwargs(kwargs: dict) -> dict:
-    """A case's generate kwargs as Python objects (JSON stores sequence_bias as [ids, bias] pairs)."""
-    kwargs = dict(kwargs)
-    if "sequence_bias" in kwargs:
-        kwargs["sequence_bias"] = {tuple(ids): bias for ids, bias in kwargs["sequence_bias"]}
-    if "exponential_decay_length_penalty" in kwargs:
-        kwargs["exponential_decay_length_penalty"] = tuple(kwargs["exponential_decay_length_penalty"])
-    return kwargs
+    """A case's generate kwargs as Python objects."""
+    return toy.kwargs_from_json(kwargs)

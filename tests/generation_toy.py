@@ -13,7 +13,7 @@ Notation: B batch, T new tokens, S keys (past + new), C width, V vocab.
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
@@ -66,3 +66,14 @@ def _attend(params, x, q, k, v, attention_mask):
     h = x + weights @ v
     logits = CONFIG["logit_scale"] * torch.tanh(h) @ params["wout"].T            # (B, T, V)
     return logits, k, v, weights
+
+
+def kwargs_from_json(kwargs: Dict[str, Any], tensors: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, Any]:
+    """Fixture kwargs (JSON) -> Python: `sequence_bias` [[ids, bias], ...] -> {tuple(ids): bias},
+    `exponential_decay_length_penalty` -> a tuple, "@name" -> tensors[name]."""
+    out = {k: tensors[v[1:]] if isinstance(v, str) and v.startswith("@") else v for k, v in kwargs.items()}
+    if "sequence_bias" in out:
+        out["sequence_bias"] = {tuple(ids): bias for ids, bias in out["sequence_bias"]}
+    if "exponential_decay_length_penalty" in out:
+        out["exponential_decay_length_penalty"] = tuple(out["exponential_decay_length_penalty"])
+    return out

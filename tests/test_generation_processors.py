@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import polyformer
 from generation_helpers import reference_cases
+from generation_toy import kwargs_from_json
 from polyformer.generation.processors import LogitsProcessorList
 
 FIXTURE = reference_cases()
@@ -21,12 +22,7 @@ TENSORS = {name: FIXTURE["tensors"][key] for name, key in META["inputs"].items()
 
 
 def _build(cls_name: str, kwargs: dict):
-    kwargs = {k: TENSORS[v[1:]] if isinstance(v, str) and v.startswith("@") else v for k, v in kwargs.items()}
-    if "sequence_bias" in kwargs:
-        kwargs["sequence_bias"] = {tuple(ids): bias for ids, bias in kwargs["sequence_bias"]}
-    if "exponential_decay_length_penalty" in kwargs:
-        kwargs["exponential_decay_length_penalty"] = tuple(kwargs["exponential_decay_length_penalty"])
-    return getattr(polyformer, cls_name)(**kwargs)
+    return getattr(polyformer, cls_name)(**kwargs_from_json(kwargs, TENSORS))
 
 
 @pytest.mark.parametrize("name", sorted(META["cases"]))

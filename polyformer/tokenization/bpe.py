@@ -287,4 +287,4 @@ class ByteLevelBPETokenizerFast(PreTrainedTokenizerFast):
     def save_vocabulary(self, save_directory: str, filename_prefix: Optional[str] = None) -> Tuple[str, ...]:
         if not os.path.isdir(save_directory):
             raise NotADirectoryError(f"save_directory {save_directory!r} is not a folder")
-        return tuple(self.backend_tokenizer.model.save(save_directory, name=filename_prefix))
+        return tuple(self.backend_tokenizer.model.save(save_directory, filename_prefix))

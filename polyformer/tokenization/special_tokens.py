@@ -199,3 +199,9 @@ def _special(value: Any, argument: str = "additional_special_tokens") -> AddedTo
     if is_added_token(value):
         return as_added_token(value)
     raise ValueError(f"{argument} must be a str or an AddedToken, got {type(value).__name__}: {value!r}")
+
+
+def special_token(value: Any) -> Any:
+    """A special token given as a str becomes AddedToken(normalized=False, special=True), as model
+    tokenizers make their bos / eos / unk / pad tokens; None and AddedToken objects stay as they are."""
+    return _special(value) if isinstance(value, str) else value

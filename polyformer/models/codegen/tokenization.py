@@ -16,7 +16,7 @@ import re
 from typing import List, Optional
 
 from ...tokenization.bpe import ByteLevelBPETokenizer, ByteLevelBPETokenizerFast
-from ...tokenization.encoding import AddedToken
+from ...tokenization.special_tokens import special_token
 
 __all__ = ["CodeGenTokenizer", "CodeGenTokenizerFast", "truncate_completion"]
 
@@ -65,8 +65,9 @@ class CodeGenTokenizer(_TruncatingDecode, ByteLevelBPETokenizer):
                  bos_token=ENDOFTEXT, eos_token=ENDOFTEXT, pad_token=None, add_prefix_space: bool = False,
                  add_bos_token: bool = False, **kwargs):
         self.add_bos_token = add_bos_token
-        super().__init__(vocab_file, merges_file, errors=errors, unk_token=_special(unk_token),
-                         bos_token=_special(bos_token), eos_token=_special(eos_token), pad_token=_special(pad_token),
+        super().__init__(vocab_file, merges_file, errors=errors, unk_token=special_token(unk_token),
+                         bos_token=special_token(bos_token), eos_token=special_token(eos_token),
+                         pad_token=special_token(pad_token),
                          add_prefix_space=add_prefix_space, add_bos_token=add_bos_token, **kwargs)
 
     def build_inputs_with_special_tokens(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None):
@@ -95,8 +96,3 @@ class CodeGenTokenizerFast(_TruncatingDecode, ByteLevelBPETokenizerFast):
                              "use_fast=False))")
         super().__init__(vocab_file, merges_file, tokenizer_file=tokenizer_file, unk_token=unk_token,
                          bos_token=bos_token, eos_token=eos_token, add_prefix_space=add_prefix_space, **kwargs)
-
-
-def _special(token):
-    """A special token given as a str becomes a special AddedToken, as CodeGen's reference does."""
-    return AddedToken(token, special=True) if isinstance(token, str) else token

@@ -16,18 +16,15 @@ import logging
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from ...tokenization.encoding import as_added_token
+from tokenizers import processors
+
 from ...tokenization.fast import PreTrainedTokenizerFast
 from ...tokenization.sentencepiece import SentencePieceTokenizer, copy_model_file, llama_backend
+from ...tokenization.special_tokens import special_token
 
-__all__ = ["LlamaTokenizer", "LlamaTokenizerFast", "BosEosLayout", "BosEosTypes", "special_token"]
+__all__ = ["LlamaTokenizer", "LlamaTokenizerFast", "BosEosLayout", "BosEosTypes"]
 
 logger = logging.getLogger(__name__)
-
-
-def special_token(token):
-    """A special token given as a str becomes AddedToken(normalized=False, special=True)."""
-    return as_added_token(token, normalized=False, special=True) if isinstance(token, str) else token
 
 
 class BosEosLayout:
@@ -48,7 +45,6 @@ class BosEosLayout:
         bos, eos = ([1] * len(ids) for ids in self._bos_eos())
         mask = bos + [0] * len(token_ids_0) + eos
         return mask if token_ids_1 is None else mask + bos + [0] * len(token_ids_1) + eos
-
 
 
 class BosEosTypes(BosEosLayout):
@@ -81,8 +77,7 @@ class LlamaTokenizer(BosEosTypes, SentencePieceTokenizer):
     model_input_names = ["input_ids", "attention_mask"]
 
     def __init__(self, vocab_file: Optional[str] = None, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                 pad_token=None,
-                 sp_model_kwargs: Optional[Dict[str, Any]] = None, add_bos_token: bool = True,
+                 pad_token=None, sp_model_kwargs: Optional[Dict[str, Any]] = None, add_bos_token: bool = True,
                  add_eos_token: bool = False, clean_up_tokenization_spaces: bool = False,
                  use_default_system_prompt: bool = False, spaces_between_special_tokens: bool = False,
                  legacy: Optional[bool] = None, **kwargs):
@@ -136,8 +131,8 @@ class LlamaTokenizerFast(BosEosLayout, PreTrainedTokenizerFast):
                  **kwargs):
         super().__init__(vocab_file=vocab_file, tokenizer_file=tokenizer_file, unk_token=unk_token, bos_token=bos_token,
                          eos_token=eos_token, clean_up_tokenization_spaces=clean_up_tokenization_spaces,
-                         add_bos_token=add_bos_token,
-                         add_eos_token=add_eos_token, use_default_system_prompt=use_default_system_prompt, **kwargs)
+                         add_bos_token=add_bos_token, add_eos_token=add_eos_token,
+                         use_default_system_prompt=use_default_system_prompt, **kwargs)
         self._add_bos_token = add_bos_token
         self._add_eos_token = add_eos_token
         self.use_default_system_prompt = use_default_system_prompt
@@ -165,8 +160,6 @@ class LlamaTokenizerFast(BosEosLayout, PreTrainedTokenizerFast):
 
     def update_post_processor(self) -> None:
         """Make the backend add `<s>` / `</s>` as `add_bos_token` / `add_eos_token` say."""
-        from tokenizers import processors
-
         bos, eos = self.bos_token, self.eos_token
         if bos is None and self.add_bos_token:
             raise ValueError("add_bos_token=True needs a bos_token")

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from tokenizers import normalizers, processors
+
 from ...tokenization.encoding import BatchEncoding
-from ...tokenization.sentencepiece import SPIECE_UNDERLINE, SentencePieceTokenizer
-from .tokenization import BosEosTypes, LlamaTokenizerFast, special_token
+from ...tokenization.sentencepiece import SPIECE_UNDERLINE, SentencePieceTokenizer, llama_normalizer
+from ...tokenization.special_tokens import special_token
+from .tokenization import BosEosTypes, LlamaTokenizerFast
 
 __all__ = ["CodeLlamaTokenizer", "CodeLlamaTokenizerFast"]
 
@@ -161,10 +164,6 @@ class CodeLlamaTokenizerFast(InfillingMixin, LlamaTokenizerFast):
         """Set the backend up for one infilling encode (prefix as the first sequence, suffix as the
         second: no "▁" put before the suffix, the layout of the module docstring as post-processor), or
         with `reset=True` back to plain Llama encoding."""
-        from tokenizers import normalizers, processors
-
-        from ...tokenization.sentencepiece import llama_normalizer
-
         if reset:
             self.backend_tokenizer.normalizer = llama_normalizer()
             self.update_post_processor()

@@ -4,9 +4,12 @@ outputs and transition scores, bad input (clear exceptions before any forward), 
 from __future__ import annotations
 
 import threading
+import warnings
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import polyformer
 from generation_helpers import ToyCache, ToyConfig, ToyForCausalLM, polyformer_kwargs, reference_cases, toy_model
@@ -223,3 +226,48 @@ def test_encoder_decoder_is_refused_for_now():
     model = toy_model(is_encoder_decoder=True)
     with pytest.raises(NotImplementedError, match="encoder-decoder"):
         model.generate(**PAIR, max_new_tokens=2)
+
+
+def test_transformers_437_decoding_methods_match_generate():
+    model = toy_model()
+    criteria = polyformer.StoppingCriteriaList([polyformer.MaxLengthCriteria(12)])
+    greedy = model.greedy_search(PAIR["input_ids"], stopping_criteria=criteria, pad_token_id=0, eos_token_id=16,
+                                 attention_mask=PAIR["attention_mask"])
+    assert torch.equal(greedy, model.generate(**PAIR, max_length=12, pad_token_id=0, eos_token_id=16))
+
+    warpers = polyformer.LogitsProcessorList([polyformer.TopKLogitsWarper(5)])
+    torch.manual_seed(0)
+    sampled = model.sample(PAIR["input_ids"], stopping_criteria=criteria, logits_warper=warpers, pad_token_id=0,
+                           attention_mask=PAIR["attention_mask"])
+    torch.manual_seed(0)
+    assert torch.equal(sampled, model.generate(**PAIR, max_length=12, pad_token_id=0, do_sample=True, top_k=5))
+
+    expanded = {k: v.repeat_interleave(3, dim=0) for k, v in PAIR.items()}
+    scorer = polyformer.BeamSearchScorer(batch_size=2, num_beams=3, device="cpu", max_length=12)
+    beams = model.beam_search(expanded["input_ids"], scorer, stopping_criteria=criteria, pad_token_id=0,
+                              eos_token_id=16, attention_mask=expanded["attention_mask"])
+    assert torch.equal(beams, model.generate(**PAIR, max_length=12, pad_token_id=0, eos_token_id=16, num_beams=3))
+    with pytest.raises(ValueError, match="length bound"):
+        model.config.max_position_embeddings = None
+        model.greedy_search(PAIR["input_ids"], stopping_criteria=polyformer.StoppingCriteriaList(), pad_token_id=0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(max_new_tokens=st.integers(-2, 4), num_beams=st.integers(-1, 3), do_sample=st.booleans(),
+       temperature=st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2]), top_p=st.sampled_from([-0.5, 0.0, 0.3, 1.0, 1.5]))
+def test_any_settings_either_generate_or_name_the_bad_argument(max_new_tokens, num_beams, do_sample, temperature,
+                                                                top_p):
+    bad = {name for name, wrong in (("max_new_tokens", max_new_tokens < 0), ("num_beams", num_beams < 1),
+                                    ("temperature", do_sample and temperature <= 0),
+                                    ("top_p", do_sample and not 0 < top_p <= 1)) if wrong}
+    model = toy_model()
+    call = dict(PAIR, pad_token_id=0, max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=do_sample,
+                temperature=temperature, top_p=top_p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if bad:
+            with pytest.raises(ValueError) as error:
+                model.generate(**call)
+            assert any(name in str(error.value) for name in bad)
+        else:
+            assert model.generate(**call).shape == (2, 6 + max_new_tokens)

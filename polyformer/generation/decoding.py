@@ -14,6 +14,7 @@ Notation: B rows (batch x beams or x return sequences), K beams, T tokens so far
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -21,7 +22,7 @@ import torch
 from .beam import BeamSearchScorer
 from .outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
 from .processors import LogitsProcessorList, eos_list
-from .stopping import StoppingCriteriaList, custom_criteria
+from .stopping import StoppingCriteriaList, custom_criteria, validate_stopping_criteria
 
 SYNC_EVERY = 8  # on accelerators, steps between checks that every row has finished
 
@@ -252,3 +253,69 @@ def run_beam_search(session: Session, scorer: BeamSearchScorer, *, processors: L
     return GenerateBeamDecoderOnlyOutput(
         sequences=final["sequences"], sequences_scores=final["sequence_scores"] if recorder.scores is not None else None,
         beam_indices=final["beam_indices"], past_key_values=session.public_past(), **recorder.fields())
+
+
+# --- transformers 4.37's public decoding methods (generate() is the usual entry point) ------------------------
+def _legacy_call(model, input_ids, scorer, logits_processor, logits_warper, stopping_criteria, max_length,
+                 pad_token_id, eos_token_id, output_attentions, output_hidden_states, output_scores,
+                 return_dict_in_generate, streamer, model_kwargs):
+    config = model.generation_config
+    criteria = StoppingCriteriaList(stopping_criteria or [])
+    if max_length is not None:
+        warnings.warn("`max_length` is deprecated in this function, use `stopping_criteria="
+                      "StoppingCriteriaList([MaxLengthCriteria(max_length=max_length)])` instead.", UserWarning)
+        criteria = validate_stopping_criteria(criteria, max_length)
+    bound = criteria.max_length or getattr(model.config, "max_position_embeddings", None)
+    if bound is None:
+        raise ValueError("pass a MaxLengthCriteria in stopping_criteria (or max_length): the decoding buffers need a "
+                         "length bound")
+    pick = lambda value, default: default if value is None else value  # noqa: E731
+    pad = pick(pad_token_id, config.pad_token_id)
+    recorder = Recorder(pick(return_dict_in_generate, config.return_dict_in_generate),
+                        pick(output_scores, config.output_scores), pick(output_attentions, config.output_attentions),
+                        pick(output_hidden_states, config.output_hidden_states))
+    session = Session(model, input_ids, dict(model_kwargs), max(bound, input_ids.shape[1] + 1), fill_value=pad or 0)
+    common = dict(processors=LogitsProcessorList(logits_processor or []), criteria=criteria, recorder=recorder,
+                  warpers=LogitsProcessorList(logits_warper or []) if logits_warper is not None else None,
+                  max_length=session.ids.shape[1], pad_token_id=pad, eos_token_id=pick(eos_token_id, config.eos_token_id),
+                  return_dict=pick(return_dict_in_generate, config.return_dict_in_generate))
+    if scorer is None:
+        return run_sampling(session, streamer=streamer, **common)
+    return run_beam_search(session, scorer, **common)
+
+
+def greedy_search(self, input_ids, logits_processor=None, stopping_criteria=None, max_length=None, pad_token_id=None,
+                  eos_token_id=None, output_attentions=None, output_hidden_states=None, output_scores=None,
+                  return_dict_in_generate=None, synced_gpus=False, streamer=None, **model_kwargs):
+    """Greedy decoding of already prepared `input_ids` (transformers 4.37 API; prefer generate())."""
+    return _legacy_call(self, input_ids, None, logits_processor, None, stopping_criteria, max_length, pad_token_id,
+                        eos_token_id, output_attentions, output_hidden_states, output_scores, return_dict_in_generate,
+                        streamer, model_kwargs)
+
+
+def sample(self, input_ids, logits_processor=None, stopping_criteria=None, logits_warper=None, max_length=None,
+           pad_token_id=None, eos_token_id=None, output_attentions=None, output_hidden_states=None, output_scores=None,
+           return_dict_in_generate=None, synced_gpus=False, streamer=None, **model_kwargs):
+    """Multinomial sampling of already prepared `input_ids` (transformers 4.37 API; prefer generate())."""
+    return _legacy_call(self, input_ids, None, logits_processor, logits_warper or [], stopping_criteria, max_length,
+                        pad_token_id, eos_token_id, output_attentions, output_hidden_states, output_scores,
+                        return_dict_in_generate, streamer, model_kwargs)
+
+
+def beam_search(self, input_ids, beam_scorer, logits_processor=None, stopping_criteria=None, max_length=None,
+                pad_token_id=None, eos_token_id=None, output_attentions=None, output_hidden_states=None,
+                output_scores=None, return_dict_in_generate=None, synced_gpus=False, **model_kwargs):
+    """Beam search of `input_ids` already expanded to (batch * num_beams, T) (transformers 4.37 API)."""
+    return _legacy_call(self, input_ids, beam_scorer, logits_processor, None, stopping_criteria, max_length,
+                        pad_token_id, eos_token_id, output_attentions, output_hidden_states, output_scores,
+                        return_dict_in_generate, None, model_kwargs)
+
+
+def beam_sample(self, input_ids, beam_scorer, logits_processor=None, stopping_criteria=None, logits_warper=None,
+                max_length=None, pad_token_id=None, eos_token_id=None, output_attentions=None,
+                output_hidden_states=None, output_scores=None, return_dict_in_generate=None, synced_gpus=False,
+                **model_kwargs):
+    """Beam sampling of `input_ids` already expanded to (batch * num_beams, T) (transformers 4.37 API)."""
+    return _legacy_call(self, input_ids, beam_scorer, logits_processor, logits_warper or [], stopping_criteria,
+                        max_length, pad_token_id, eos_token_id, output_attentions, output_hidden_states,
+                        output_scores, return_dict_in_generate, None, model_kwargs)

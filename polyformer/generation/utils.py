@@ -332,6 +332,12 @@ class GenerationMixin:
                                                           scores=() if config.output_scores else None)
         return GenerateDecoderOnlyOutput(sequences=sequences, scores=() if config.output_scores else None)
 
+    # transformers 4.37's decoding methods, for callers that prepare inputs, processors and criteria themselves
+    greedy_search = decoding.greedy_search
+    sample = decoding.sample
+    beam_search = decoding.beam_search
+    beam_sample = decoding.beam_sample
+
     # --- after generate -------------------------------------------------------------------------------
     def compute_transition_scores(self, sequences: torch.Tensor, scores: Tuple[torch.Tensor, ...],
                                   beam_indices: Optional[torch.Tensor] = None,

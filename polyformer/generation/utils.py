@@ -189,12 +189,6 @@ class GenerationMixin:
         if config.pad_token_id is not None and bool((input_ids[:, -1] == config.pad_token_id).any()):
             logger.warning("A decoder-only architecture is being used, but right-padding was detected! For correct "
                            "generation results, please set `padding_side='left'` when initializing the tokenizer.")
-        if streamer is not None:
-            if config.num_beams > 1:
-                raise ValueError("`streamer` cannot be used with beam search (yet!). Make sure that `num_beams` is "
-                                 "set to 1.")
-            streamer.put(input_ids.cpu())
-
         length = input_ids.shape[-1]
         has_default_max_length = kwargs.get("max_length") is None and config.max_length is not None
         if config.max_new_tokens is not None:
@@ -203,6 +197,11 @@ class GenerationMixin:
                                "`max_new_tokens` will take precedence.", config.max_new_tokens, config.max_length)
             config.max_length = config.max_new_tokens + length
         self._check_generated_length(config, length, has_default_max_length)
+        if streamer is not None:
+            if config.num_beams > 1:
+                raise ValueError("`streamer` cannot be used with beam search (yet!). Make sure that `num_beams` is "
+                                 "set to 1.")
+            streamer.put(input_ids.cpu())
         if config.max_new_tokens == 0:
             if streamer is not None:
                 streamer.end()

@@ -94,3 +94,13 @@ def test_static_cache_is_allocated_once(family):
         handle.remove()
     assert [n for n, _, _ in seen] == [inputs["input_ids"].shape[1]] + [1] * 5
     assert len({(i, p) for _, i, p in seen}) == 1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generation_config_written_as_the_reference_wrote_it(family, tmp_path):
+    """The file a config-derived generation config gives is byte for byte the reference's."""
+    folder, meta, _ = _fixture(family)
+    checkpoint = (folder / meta["checkpoint"]).resolve()
+    config = getattr(polyformer, meta["model_class"]).config_class.from_pretrained(str(checkpoint))
+    polyformer.GenerationConfig.from_model_config(config).save_pretrained(tmp_path)
+    assert (tmp_path / "generation_config.json").read_text() == (checkpoint / "generation_config.json").read_text()

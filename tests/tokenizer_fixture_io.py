@@ -1,8 +1,10 @@
 """Plain-JSON encoding of tokenizer call arguments and results, for the tokenizer fixtures.
 
-Shared by `scripts/fixtures/make_tokenizer_fixtures.py` (run with transformers 4.37.2, the oracle) and
-the tests (run with polyformer), so both sides run and read the very same steps and files. It imports neither
-transformers nor polyformer, and no tensor library at import time.
+Shared by `scripts/fixtures/make_tokenizer_fixtures.py` and `make_decoder_tokenizer_fixtures.py` (run with
+transformers 4.37.2, the oracle) and the tests (run with polyformer), so both sides run and read the very
+same steps and files. It imports neither transformers nor polyformer, and no tensor library at import time.
+Also here: saved folders stored compactly (`shrink_saved_folder` / `write_saved_folder`), texts stored
+once and referenced from steps (`expand_refs`), and the comparison of results (`same`, `check`).
 
 Encoded forms (anything else is plain JSON):
 - a `BatchEncoding`:   {"__encoding__": {key: value, ...}}   (its `.data`, keys in order)

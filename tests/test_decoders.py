@@ -231,3 +231,19 @@ def test_bfloat16_runs_close_to_float32(family):
     real = mask.bool()
     assert bf16.dtype == torch.float32  # logits are returned in float32, as in the reference
     assert (bf16[real] - fp32[real]).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("family", sorted(CAUSAL_LMS))
+def test_gradient_checkpointing_gives_the_same_gradients(family):
+    _, ids, mask = prompts(family)
+    grads = []
+    for checkpointing in (False, True):
+        model = load(family).train()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        out = model(ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100))
+        assert (out.past_key_values is None) == checkpointing  # no cache while recomputing layers
+        out.loss.backward()
+        grads.append([p.grad for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 import torch
@@ -40,6 +40,7 @@ class DecoderStep:
     mask: Optional[torch.Tensor]  # additive (B|1, 1, T, S) or None
     is_causal: bool
     cache: Optional[Cache]
+    context: dict = field(default_factory=dict)  # what else a family's blocks need (e.g. IDEFICS's image states)
 
     def self_attention(self, layer_idx: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float,
                        impl: str, dropout: float = 0.0, head_mask: Optional[torch.Tensor] = None,
@@ -58,7 +59,9 @@ class DecoderModel(PreTrainedModel):
     """A decoder-only stack. Subclasses create the modules and define `embed`, `blocks`, `final_norm`,
     `rotary`, `mask_options` and `max_positions` (a hard limit on seen + T, or None).
 
-    Each block is called as `block(x, step, head_mask, output_attentions) -> (x, weights | None)`.
+    Each block is called as `block(x, step, head_mask, output_attentions) -> (x, weights | None)`;
+    a family that runs other layers between them (IDEFICS's gated cross-attention) overrides
+    `run_blocks` and passes what they need as `decode(..., context={...})`, found in `step.context`.
     """
 
     max_positions: Optional[int] = None
@@ -74,7 +77,7 @@ class DecoderModel(PreTrainedModel):
 
     def decode(self, input_ids=None, past_key_values=None, attention_mask=None, position_ids=None,
                inputs_embeds=None, use_cache=None, output_attentions=None, output_hidden_states=None,
-               head_mask=None, token_type_ids=None) -> BaseModelOutputWithPast:
+               head_mask=None, token_type_ids=None, context: Optional[dict] = None) -> BaseModelOutputWithPast:
         """The forward of every decoder, returning the output object (see the families' `forward`)."""
         config = self.config
         use_cache = config.use_cache if use_cache is None else use_cache
@@ -93,16 +96,18 @@ class DecoderModel(PreTrainedModel):
         mask, is_causal = causal_mask(attention_mask, length, seen, x.dtype, device=x.device,
                                       **self.mask_options(x.dtype, output_attentions))
         tables = self.rotary.tables(position_ids.to(x.device), seen + length, self.rotary_dtype or x.dtype)
-        step = DecoderStep(self.rotary, tables, mask, is_causal, cache)
-        x, hidden_states, attentions = run_layers(
-            self.blocks, x, step, head_mask=self.get_head_mask(head_mask, len(self.blocks)),
-            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
-            gradient_checkpointing=self.gradient_checkpointing,
-        )
+        step = DecoderStep(self.rotary, tables, mask, is_causal, cache, context or {})
+        x, hidden_states, attentions = self.run_blocks(x, step, self.get_head_mask(head_mask, len(self.blocks)),
+                                                       output_hidden_states, output_attentions)
         x = self.final_norm(x)
         if hidden_states is not None:  # the last entry is after the final norm
             hidden_states = hidden_states[:-1] + (x,)
         return BaseModelOutputWithPast(x, close_cache(cache, legacy, use_cache), hidden_states, attentions)
+
+    def run_blocks(self, x, step: DecoderStep, head_mask, output_hidden_states: bool, output_attentions: bool):
+        """x (B, T, C) through every block -> (x, hidden states | None, attentions | None), see `run_layers`."""
+        return run_layers(self.blocks, x, step, head_mask=head_mask, output_hidden_states=output_hidden_states,
+                          output_attentions=output_attentions, gradient_checkpointing=self.gradient_checkpointing)
 
     def _check_inputs(self, input_ids, inputs_embeds, attention_mask, position_ids, token_type_ids, seen) -> int:
         """Fail early, naming the argument; returns T."""

@@ -111,6 +111,14 @@ def test_reorder_selects_batch_rows(form):
     assert cache.seen == 4
 
 
+def test_an_empty_cache_is_falsy_as_in_4_37():
+    cache = DynamicCache(2)
+    assert not cache and len(cache) == 0
+    for i in range(2):
+        cache.update(i, torch.zeros(1, 1, 3, 2), torch.zeros(1, 1, 3, 2))
+    assert cache and len(cache) == 2 and cache.seen == 3
+
+
 def test_legacy_past_is_checked():
     with pytest.raises(ValueError, match="has 1 layers, the model has 2"):
         DynamicCache.from_legacy(((torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 4)),), 2)

@@ -52,7 +52,9 @@ class Cache:
         raise NotImplementedError
 
     def __len__(self) -> int:
-        return self.n_layers
+        """Layers holding tokens, as 4.37's DynamicCache counts them: `if past_key_values:` is False
+        for an empty cache."""
+        return self.n_layers if self.seen else 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_layers={self.n_layers}, seen={self.seen})"

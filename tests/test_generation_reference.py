@@ -53,7 +53,12 @@ def _check(name: str, result) -> None:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_matches_reference(name):
-    _check(name, _run(name))
+    if name == "greedy_max_length_below_prompt":  # the reference warns, then still makes one token
+        with pytest.warns(UserWarning, match="Input length of input_ids is 6, but `max_length` is set to 4"):
+            result = _run(name)
+    else:
+        result = _run(name)
+    _check(name, result)
 
 
 @pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith(("greedy_eos", "beam", "sample_top_p"))))

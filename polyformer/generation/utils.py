@@ -33,18 +33,8 @@ class GenerationMixin:
     `compute_transition_scores` to a model whose forward takes (input_ids, attention_mask, position_ids,
     past_key_values, use_cache) and returns `.logits` (B, T, V) and `.past_key_values`."""
 
-    _HOOKS = ("can_generate", "_load_extras", "_save_extras")
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Whatever the order of the bases, a generating class gets the mixin's hooks: when a base listed
-        before the mixin (PreTrainedModel and its inert defaults) would win, the class takes the hook of
-        the closest generating class instead. Overrides in generating classes are kept."""
-        super().__init_subclass__(**kwargs)
-        for name in GenerationMixin._HOOKS:
-            owner = next(k for k in cls.__mro__ if name in k.__dict__)
-            if not issubclass(owner, GenerationMixin):
-                mine = next(k for k in cls.__mro__ if issubclass(k, GenerationMixin) and name in k.__dict__)
-                setattr(cls, name, mine.__dict__[name])
+    # Listed before the PreTrainedModel base (`class XForCausalLM(GenerationMixin, XPreTrainedModel)`), so
+    # these hooks override the base's inert ones.
 
     # --- hooks called by PreTrainedModel ------------------------------------------------------------
     def can_generate(self) -> bool:

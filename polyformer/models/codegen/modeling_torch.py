@@ -61,7 +61,7 @@ class CodeGenModel(CodeGenPreTrainedModel, ParallelDecoder):
         return {"stack": True}  # padding adds dtype-min on top of the causal mask
 
 
-class CodeGenForCausalLM(CodeGenPreTrainedModel, ParallelDecoderForCausalLM, GenerationMixin):
+class CodeGenForCausalLM(GenerationMixin, CodeGenPreTrainedModel, ParallelDecoderForCausalLM):
     """CodeGen with its LM head (lm_head, with bias). labels (B, T) are shifted inside; -100 is ignored.
 
     Example:

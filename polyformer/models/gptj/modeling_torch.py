@@ -60,7 +60,7 @@ class GPTJModel(GPTJPreTrainedModel, ParallelDecoder):
         return {"future": future, "stack": True}
 
 
-class GPTJForCausalLM(GPTJPreTrainedModel, ParallelDecoderForCausalLM, GenerationMixin):
+class GPTJForCausalLM(GenerationMixin, GPTJPreTrainedModel, ParallelDecoderForCausalLM):
     """GPT-J with its LM head (lm_head, with bias). labels (B, T) are shifted inside; -100 is ignored.
 
     Example:

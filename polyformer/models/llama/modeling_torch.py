@@ -173,7 +173,7 @@ class LlamaModel(LlamaPreTrainedModel, DecoderModel):
         return finish(out, return_dict_of(self.config, return_dict))
 
 
-class LlamaForCausalLM(LlamaPreTrainedModel, GenerationMixin):
+class LlamaForCausalLM(GenerationMixin, LlamaPreTrainedModel):
     """Llama with its LM head (lm_head, no bias). labels (B, T) are shifted inside; -100 is ignored;
     logits in float32.
 

@@ -213,12 +213,11 @@ class GenerationMixin:
         common = dict(processors=processors, warpers=warpers, criteria=criteria, max_length=max_length,
                       pad_token_id=config.pad_token_id, eos_token_id=config.eos_token_id, recorder=recorder,
                       return_dict=config.return_dict_in_generate)
-        if config.num_beams == 1:
-            return decoding.run_sampling(session, streamer=streamer, **common)
-        scorer = BeamSearchScorer(input_ids.shape[0] // config.num_beams, config.num_beams, input_ids.device,
-                                  length_penalty=config.length_penalty, do_early_stopping=config.early_stopping,
-                                  num_beam_hyps_to_keep=config.num_return_sequences, max_length=config.max_length)
-        return decoding.run_beam_search(session, scorer, **common)
+        scorer = None if config.num_beams == 1 else BeamSearchScorer(
+            input_ids.shape[0] // config.num_beams, config.num_beams, input_ids.device,
+            length_penalty=config.length_penalty, do_early_stopping=config.early_stopping,
+            num_beam_hyps_to_keep=config.num_return_sequences, max_length=config.max_length)
+        return decoding.run(session, scorer, streamer=streamer, **common)
 
     # --- generate(), step by step ---------------------------------------------------------------------
     def _default_generation_config(self) -> GenerationConfig:

@@ -196,7 +196,8 @@ class ParallelAttention(nn.Module):
         out, weights = step.self_attention(
             self.layer_idx, q, k, v, scale=self.scale, impl=self.impl, dropout=self.attn_pdrop if self.training else 0.0,
             head_mask=head_mask, need_weights=output_attentions, upcast=True)
-        return self.resid_dropout(self.out_proj(out)), weights  # (B, T, C), (B, H, T, S) | None
+        out = self.out_proj(out)
+        return (self.resid_dropout(out) if self.training else out), weights  # (B, T, C), (B, H, T, S) | None
 
 
 class ParallelMLP(nn.Module):
@@ -209,7 +210,8 @@ class ParallelMLP(nn.Module):
         self.dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.fc_out(self.act(self.fc_in(x))))
+        x = self.fc_out(self.act(self.fc_in(x)))
+        return self.dropout(x) if self.training else x  # (eval: skip the no-op module call, decoding pays it per layer)
 
 
 class ParallelBlock(nn.Module):

@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 
 import torch
 
-RotaryTables = Tuple[torch.Tensor, torch.Tensor]  # cos, sin: (B|1, 1, T, R/2)
+RotaryTables = Tuple[torch.Tensor, torch.Tensor]  # cos, signed sin: (B|1, 1, T, R), laid out as the pairs
 
 
 def inverse_frequencies(dim: int, base: float, device=None) -> torch.Tensor:
@@ -51,7 +51,9 @@ class Rotary:
                 raise ValueError(f"rope_scaling type must be 'linear' or 'dynamic', got {self.kind!r}")
 
     def tables(self, position_ids: torch.Tensor, key_length: int, dtype: torch.dtype = torch.float32) -> RotaryTables:
-        """position_ids (B|1, T) -> cos, sin (B|1, 1, T, R/2) in `dtype`; key_length: S (for "dynamic")."""
+        """position_ids (B|1, T) -> cos, sin (B|1, 1, T, R) in `dtype`, each angle at both dims of its pair
+        and the sin negated at the first, so that `rotate` is x * cos + swap(x) * sin; key_length: S (for
+        "dynamic")."""
         base = self.base
         if self.kind == "dynamic" and key_length > self.max_positions:
             base = base * ((self.factor * key_length / self.max_positions) - (self.factor - 1)) ** (self.dim / (self.dim - 2))
@@ -60,19 +62,23 @@ class Rotary:
         if self.kind == "linear":
             positions = positions / self.factor
         angles = (positions[..., None] * inv_freq)[:, None]  # (B|1, 1, T, R/2)
-        return angles.cos().to(dtype), angles.sin().to(dtype)
+        cos, sin = angles.cos().to(dtype), angles.sin().to(dtype)
+        if self.layout == "interleaved":  # dims (2i, 2i + 1): cos (c, c), sin (-s, s)
+            return cos.repeat_interleave(2, dim=-1), torch.stack((-sin, sin), dim=-1).flatten(-2)
+        return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)  # dims (i, i + R/2)
 
     def rotate(self, x: torch.Tensor, tables: RotaryTables) -> torch.Tensor:
-        """x (B, H, T, D) with its first R dims rotated; same dtype as x (computed in the tables' dtype)."""
+        """x (B, H, T, D) with its first R dims rotated; same dtype as x (computed in the tables' dtype).
+
+        Each pair (a, b) becomes (a cos - b sin, b cos + a sin): x * cos + swap(x) * sin with the signed
+        sin of `tables`, the same floating-point operations (negating a product is exact)."""
         cos, sin = tables
         rot, rest = x[..., : self.dim], x[..., self.dim:]
         rot = rot.to(cos.dtype)
         if self.layout == "interleaved":
-            pairs = rot.unflatten(-1, (-1, 2))  # (..., R/2, 2)
-            a, b = pairs[..., 0], pairs[..., 1]
-            rot = torch.stack((a * cos - b * sin, b * cos + a * sin), dim=-1).flatten(-2)
+            swapped = rot.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (b, a) in every pair
         else:
             a, b = rot.chunk(2, dim=-1)
-            rot = torch.cat((a * cos - b * sin, b * cos + a * sin), dim=-1)
-        rot = rot.to(x.dtype)
+            swapped = torch.cat((b, a), dim=-1)
+        rot = (rot * cos + swapped * sin).to(x.dtype)
         return rot if rest.shape[-1] == 0 else torch.cat((rot, rest), dim=-1)

@@ -36,7 +36,7 @@ _EXPORTS: Dict[str, List[str]] = {
         "DistilBertPreTrainedModel", "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
         "DistilBertForMultipleChoice", "DistilBertForTokenClassification", "DistilBertForQuestionAnswering",
     ],
-    ".pt.cache": ["Cache", "DynamicCache", "StaticCache"],
+    ".pt.cache": ["Cache", "DynamicCache", "StaticCache", "EncoderDecoderCache"],
     ".models.codegen.configuration": ["CodeGenConfig"],
     ".models.codegen.modeling_torch": ["CodeGenPreTrainedModel", "CodeGenModel", "CodeGenForCausalLM"],
     ".models.codegen.tokenization": ["CodeGenTokenizer", "CodeGenTokenizerFast"],

@@ -10,6 +10,11 @@ Models take `past_key_values` as None, as the reference's legacy tuple (per laye
 (B, K, S, D); then they return the legacy tuple, as 4.37 does) or as a `Cache`, which they update in
 place and return as is. `DynamicCache` grows by concatenation (what the reference does); `StaticCache`
 preallocates (L, B, K, max_length, D) buffers once and writes into them, for generate().
+
+Encoder-decoder models (MVP, BART) keep an `EncoderDecoderCache`: one of those caches for the decoder's
+self-attention, plus per layer the cross-attention keys and values of the encoder states (B, H, S_enc, D),
+computed at the first forward and reused by every later one. Its legacy form is 4.37's: per layer
+(self_k, self_v, cross_k, cross_v).
 """
 
 from __future__ import annotations
@@ -143,6 +148,79 @@ class StaticCache(Cache):
     def reset(self) -> None:
         """Forget every stored token (the buffers are kept)."""
         self.seen = 0
+
+
+class EncoderDecoderCache:
+    """The cache of an encoder-decoder decoder: `self_attention` (a DynamicCache or StaticCache, which
+    grows by T per forward) and `cross`, per layer the (k, v) of the encoder states, each (B, H, S_enc, D),
+    or None until that layer's first cross-attention.
+
+    Decoder layers call `update(layer_idx, k, v)` for self-attention as with any Cache, and
+    `cross_kv(layer_idx, compute)`, which runs `compute()` (projecting the encoder states) only the first
+    time and then returns the stored pair. A decoder run without encoder states leaves `cross` None:
+    its legacy form then holds (self_k, self_v) per layer.
+    """
+
+    def __init__(self, self_attention: Cache, cross: Optional[Sequence] = None):
+        if not isinstance(self_attention, Cache):
+            raise TypeError(f"self_attention must be a Cache (DynamicCache, StaticCache), got {type(self_attention).__name__}")
+        self.self_attention = self_attention
+        self.cross: List[Optional[Tuple[torch.Tensor, torch.Tensor]]] = (
+            [None] * self_attention.n_layers if cross is None else [None if kv is None else tuple(kv) for kv in cross])
+        if len(self.cross) != self_attention.n_layers:
+            raise ValueError(f"cross has {len(self.cross)} layers, the self-attention cache {self_attention.n_layers}")
+
+    @property
+    def n_layers(self) -> int:
+        return self.self_attention.n_layers
+
+    @property
+    def seen(self) -> int:
+        """Decoder tokens stored (the cross entries do not count)."""
+        return self.self_attention.seen
+
+    def update(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Self-attention: see `Cache.update`."""
+        return self.self_attention.update(layer_idx, k, v)
+
+    def cross_kv(self, layer_idx: int, compute) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The layer's cross-attention (k, v), (B, H, S_enc, D): stored ones, else `compute()`'s, stored."""
+        if self.cross[layer_idx] is None:
+            self.cross[layer_idx] = tuple(compute())
+        return self.cross[layer_idx]
+
+    def reorder(self, beam_idx: torch.LongTensor) -> None:
+        """Keep, for each new batch row i, the cached row beam_idx[i], in both parts (beam search)."""
+        self.self_attention.reorder(beam_idx)
+        self.cross = [None if kv is None else tuple(t.index_select(0, beam_idx.to(t.device)) for t in kv)
+                      for kv in self.cross]
+
+    def to_legacy(self) -> Tuple[Tuple[torch.Tensor, ...], ...]:
+        """Per layer (self_k, self_v, cross_k, cross_v), as 4.37's BART / MVP return it ((self_k, self_v)
+        for layers without cross entries)."""
+        return tuple(tuple(own) + (() if kv is None else tuple(kv))
+                     for own, kv in zip(self.self_attention.to_legacy(), self.cross))
+
+    @classmethod
+    def from_legacy(cls, past_key_values: Optional[Sequence], n_layers: int) -> "EncoderDecoderCache":
+        """From the legacy tuple (per layer 4 tensors, or 2 for a decoder run alone); None: empty, dynamic."""
+        if past_key_values is None:
+            return cls(DynamicCache(n_layers))
+        if len(past_key_values) != n_layers:
+            raise ValueError(f"past_key_values has {len(past_key_values)} layers, the model has {n_layers}")
+        sizes = {len(layer) for layer in past_key_values}
+        if not sizes <= {2, 4} or len(sizes) != 1:
+            raise ValueError("past_key_values must hold per layer (self_k, self_v, cross_k, cross_v), or (self_k, "
+                             f"self_v) in every layer; got layers of {sorted(sizes)} tensors")
+        own = DynamicCache.from_legacy([tuple(layer[:2]) for layer in past_key_values], n_layers)
+        return cls(own, [tuple(layer[2:4]) if len(layer) == 4 else None for layer in past_key_values])
+
+    def __len__(self) -> int:
+        return len(self.self_attention)
+
+    def __repr__(self) -> str:
+        crossed = sum(kv is not None for kv in self.cross)
+        return f"EncoderDecoderCache({self.self_attention!r}, cross layers filled={crossed})"
 
 
 def open_cache(past_key_values, use_cache: bool, n_layers: int) -> Tuple[Optional[Cache], bool]:

@@ -77,3 +77,66 @@ def kwargs_from_json(kwargs: Dict[str, Any], tensors: Optional[Dict[str, torch.T
     if "exponential_decay_length_penalty" in out:
         out["exponential_decay_length_penalty"] = tuple(out["exponential_decay_length_penalty"])
     return out
+
+
+# --- a tiny encoder-decoder ---------------------------------------------------------------------------------
+# One bidirectional encoder attention layer; a decoder layer with causal self-attention (positions from the
+# tokens already cached) and cross-attention over the encoder states:
+#
+#     e = wte[src] + enc_pos[0..S);  enc = e + attention(e, e, source mask)
+#     y = wte[ids] + dec_pos[seen..seen+T);  h = y + causal attention(y, cached y);  g = h + attention(h, enc)
+#     logits = scale * tanh(g) @ wout.T
+#
+# M source tokens (encoder length).
+
+SEQ2SEQ_CONFIG = {"vocab_size": 24, "d_model": 16, "max_position_embeddings": 48, "logit_scale": 4.0}
+_SEQ2SEQ_MATRICES = ("enc_q", "enc_k", "enc_v", "self_q", "self_k", "self_v", "cross_q", "cross_k", "cross_v")
+
+
+def make_seq2seq_params(seed: int = 2) -> Dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    c, v, p = SEQ2SEQ_CONFIG["d_model"], SEQ2SEQ_CONFIG["vocab_size"], SEQ2SEQ_CONFIG["max_position_embeddings"]
+    shapes = {"wte": (v, c), "enc_pos": (p, c), "dec_pos": (p, c), "wout": (v, c),
+              **{name: (c, c) for name in _SEQ2SEQ_MATRICES}}
+    return {name: torch.randn(shape, generator=generator) / math.sqrt(shape[-1] / 2) for name, shape in shapes.items()}
+
+
+def _masked_attention(q, k, v, keep):
+    """softmax(q k^T / sqrt(C)) v over the keys where `keep` (broadcast to (B, T, S)); -> (out, weights)."""
+    scores = (q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])).masked_fill(~keep, -1e9)
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights
+
+
+def encode(params: Dict[str, torch.Tensor], input_ids: Optional[torch.Tensor], attention_mask: torch.Tensor,
+           inputs_embeds: Optional[torch.Tensor] = None):
+    """-> encoder states (B, M, C), embeddings (B, M, C), attention weights (B, M, M). `inputs_embeds`
+    (B, M, C) replaces wte[input_ids]."""
+    tokens = params["wte"][input_ids] if inputs_embeds is None else inputs_embeds
+    e = tokens + params["enc_pos"][: tokens.shape[1]]
+    out, weights = _masked_attention(e @ params["enc_q"], e @ params["enc_k"], e @ params["enc_v"],
+                                     attention_mask[:, None, :].bool())
+    return e + out, e, weights
+
+
+def cross_kv(params: Dict[str, torch.Tensor], encoder_states: torch.Tensor):
+    """The cross-attention keys and values of the encoder states, each (B, M, C)."""
+    return encoder_states @ params["cross_k"], encoder_states @ params["cross_v"]
+
+
+def decode(params: Dict[str, torch.Tensor], decoder_input_ids: torch.Tensor, seen: int, store, cross,
+           encoder_mask: torch.Tensor):
+    """One decoder forward over T new tokens at positions [seen, seen + T). `store(k, v)` keeps this
+    forward's self-attention keys / values (B, T, C) and returns every one so far (B, S, C); `cross` is
+    `cross_kv(...)`. -> logits (B, T, V), self-attention weights (B, T, S), cross weights (B, T, M), g."""
+    t = decoder_input_ids.shape[1]
+    y = params["wte"][decoder_input_ids] + params["dec_pos"][seen: seen + t]
+    k, v = store(y @ params["self_k"], y @ params["self_v"])
+    s = k.shape[1]
+    causal = (torch.arange(s)[None, :] <= (torch.arange(t) + s - t)[:, None])[None]
+    out, self_weights = _masked_attention(y @ params["self_q"], k, v, causal)
+    h = y + out
+    out, cross_weights = _masked_attention(h @ params["cross_q"], cross[0], cross[1], encoder_mask[:, None, :].bool())
+    g = h + out
+    logits = SEQ2SEQ_CONFIG["logit_scale"] * torch.tanh(g) @ params["wout"].T
+    return logits, self_weights, cross_weights, g

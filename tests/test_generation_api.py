@@ -222,10 +222,11 @@ def test_model_that_cannot_generate():
         NoHead(ToyConfig()).generate(**PAIR, max_new_tokens=2)
 
 
-def test_encoder_decoder_is_refused_for_now():
+def test_encoder_decoder_flag_without_an_encoder():
     model = toy_model(is_encoder_decoder=True)
-    with pytest.raises(NotImplementedError, match="encoder-decoder"):
+    with pytest.raises(TypeError, match="get_encoder"):
         model.generate(**PAIR, max_new_tokens=2)
+    assert model.forward_calls == []
 
 
 def test_transformers_437_decoding_methods_match_generate():

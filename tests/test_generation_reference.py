@@ -8,18 +8,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generation_helpers import polyformer_kwargs, reference_cases, toy_model
+from generation_helpers import check_case, polyformer_kwargs, reference_cases, toy_model
 
 FIXTURE = reference_cases()
 CASES = FIXTURE["meta"]["cases"]
-
-
-def _expected(structure):
-    if structure is None:
-        return None
-    if isinstance(structure, str):
-        return FIXTURE["tensors"][structure]
-    return tuple(_expected(s) for s in structure)
 
 
 def _run(name: str, *, static_cache: bool = True, **overrides):
@@ -33,22 +25,7 @@ def _run(name: str, *, static_cache: bool = True, **overrides):
 
 
 def _check(name: str, result) -> None:
-    case = CASES[name]
-    if case["output_class"] is None:
-        assert isinstance(result, torch.Tensor)
-        torch.testing.assert_close(result, _expected(case["outputs"]["sequences"]), rtol=0, atol=0)
-        return
-    assert type(result).__name__ == case["output_class"]
-    assert sorted(k for k in result.keys() if k != "past_key_values") == sorted(case["outputs"])
-    for field, structure in case["outputs"].items():
-        want, got = _expected(structure), result[field]
-        if isinstance(want, tuple):
-            assert len(got) == len(want), field
-            for a, b in zip(got, want):
-                torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
-        else:
-            exact = 0 if field in ("sequences", "beam_indices") else 1e-5
-            torch.testing.assert_close(got, want, rtol=0, atol=exact)
+    check_case(FIXTURE, name, result)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

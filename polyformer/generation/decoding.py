@@ -20,7 +20,8 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from .beam import BeamSearchScorer
-from .outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
+from .outputs import (GenerateBeamDecoderOnlyOutput, GenerateBeamEncoderDecoderOutput, GenerateDecoderOnlyOutput,
+                      GenerateEncoderDecoderOutput)
 from .processors import LogitsProcessorList, eos_list
 from .stopping import StoppingCriteriaList, custom_criteria, validate_stopping_criteria
 
@@ -34,7 +35,11 @@ def sync_interval(device: torch.device) -> int:
 
 class Session:
     """One generate() call's state: the sequences (B, max_length), their attention mask and positions,
-    the KV cache, and the other model kwargs, handed to `prepare_inputs_for_generation` every step."""
+    the KV cache, and the other model kwargs, handed to `prepare_inputs_for_generation` every step.
+
+    For an encoder-decoder model the sequences are the decoder's; the growing mask is the
+    `decoder_attention_mask` (when given), the source `attention_mask` and `encoder_outputs` stay as
+    they are, and there are no position ids (the decoder counts positions from its cache)."""
 
     def __init__(self, model, input_ids: torch.LongTensor, model_kwargs: Dict[str, Any], max_length: int,
                  fill_value: int = 0):
@@ -44,11 +49,14 @@ class Session:
         self.ids = input_ids.new_full((batch, max_length), fill_value)  # (B, max_length)
         self.ids[:, :length] = input_ids
         self.use_cache = bool(model_kwargs.pop("use_cache", True))
-        mask = model_kwargs.pop("attention_mask", None)
+        self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+        self.mask_name = "decoder_attention_mask" if self.seq2seq else "attention_mask"
+        mask = model_kwargs.pop(self.mask_name, None)
         self.mask = self.positions = None
         if mask is not None:
             self.mask = mask.new_ones((batch, max_length))
             self.mask[:, :length] = mask
+        if mask is not None and not self.seq2seq:
             # The reference's positions: cumsum(mask) - 1 in the prompt (1 at padding), then one more per token.
             positions = mask.long().cumsum(-1) - 1
             positions.masked_fill_(mask == 0, 1)
@@ -77,7 +85,8 @@ class Session:
         n = self.length
         kwargs = dict(self.extra)
         if self.mask is not None:
-            kwargs["attention_mask"] = self.mask[:, :n]
+            kwargs[self.mask_name] = self.mask[:, :n]
+        if self.positions is not None:
             kwargs["position_ids"] = self.positions[:, :n]
         if self.token_types is not None:
             kwargs["token_type_ids"] = self.token_types[:, :n]
@@ -112,33 +121,58 @@ class Session:
 
 
 class Recorder:
-    """What `return_dict_in_generate` collects per step: scores, attentions, hidden states."""
+    """What `return_dict_in_generate` collects per step: scores, attentions, hidden states (for an
+    encoder-decoder model: decoder self- and cross-attentions, decoder hidden states, and the encoder's
+    attentions / hidden states once), and the output class that carries them."""
 
-    def __init__(self, return_dict: bool, scores: bool, attentions: bool, hidden_states: bool):
+    _OUTPUTS = {(False, False): GenerateDecoderOnlyOutput, (False, True): GenerateBeamDecoderOnlyOutput,
+                (True, False): GenerateEncoderDecoderOutput, (True, True): GenerateBeamEncoderDecoderOutput}
+
+    def __init__(self, return_dict: bool, scores: bool, attentions: bool, hidden_states: bool,
+                 encoder_outputs: Any = None, seq2seq: bool = False):
+        self.seq2seq = seq2seq
         self.scores: Optional[List[torch.Tensor]] = [] if return_dict and scores else None
         self.attentions: Optional[list] = [] if return_dict and attentions else None
+        self.cross_attentions: Optional[list] = [] if return_dict and attentions and seq2seq else None
         self.hidden_states: Optional[list] = [] if return_dict and hidden_states else None
         self.forward_kwargs = {"output_attentions": attentions, "output_hidden_states": hidden_states}
+        self.encoder: Dict[str, Any] = {}
+        if seq2seq:
+            get = (lambda name: encoder_outputs.get(name)) if encoder_outputs is not None else (lambda name: None)
+            self.encoder = {"encoder_attentions": get("attentions") if attentions else None,
+                            "encoder_hidden_states": get("hidden_states") if hidden_states else None}
 
     def add(self, scores: torch.Tensor, output: Any) -> None:
         if self.scores is not None:
             self.scores.append(scores)
         if self.attentions is not None:
-            self.attentions.append(output.attentions)
+            self.attentions.append(output.decoder_attentions if self.seq2seq else output.attentions)
+        if self.cross_attentions is not None:
+            self.cross_attentions.append(output.cross_attentions)
         if self.hidden_states is not None:
-            self.hidden_states.append(output.hidden_states)
+            self.hidden_states.append(output.decoder_hidden_states if self.seq2seq else output.hidden_states)
 
     def scores_so_far(self) -> Optional[tuple]:
         return tuple(self.scores) if self.scores is not None else None
 
     def trim(self, steps: int) -> None:
-        for name in ("scores", "attentions", "hidden_states"):
+        for name in ("scores", "attentions", "cross_attentions", "hidden_states"):
             if getattr(self, name) is not None:
                 del getattr(self, name)[steps:]
 
     def fields(self) -> Dict[str, Optional[tuple]]:
-        return {name: (tuple(getattr(self, name)) if getattr(self, name) is not None else None)
-                for name in ("scores", "attentions", "hidden_states")}
+        recorded = {name: (tuple(getattr(self, name)) if getattr(self, name) is not None else None)
+                    for name in ("scores", "attentions", "cross_attentions", "hidden_states")}
+        if not self.seq2seq:
+            del recorded["cross_attentions"]
+            return recorded
+        return {"scores": recorded["scores"], "decoder_attentions": recorded["attentions"],
+                "cross_attentions": recorded["cross_attentions"],
+                "decoder_hidden_states": recorded["hidden_states"], **self.encoder}
+
+    def output(self, beams: bool, **fields: Any):
+        """The reference's output class for this model kind and search, with the recorded fields."""
+        return self._OUTPUTS[self.seq2seq, beams](**fields, **self.fields())
 
 
 def run_sampling(session: Session, *, processors: LogitsProcessorList, warpers: Optional[LogitsProcessorList],
@@ -195,7 +229,7 @@ def run_sampling(session: Session, *, processors: LogitsProcessorList, warpers: 
     sequences = session.sequences if session.length == ids.shape[1] else session.sequences.clone()
     if not return_dict:
         return sequences
-    return GenerateDecoderOnlyOutput(sequences=sequences, past_key_values=session.public_past(), **recorder.fields())
+    return recorder.output(False, sequences=sequences, past_key_values=session.public_past())
 
 
 def run_beam_search(session: Session, scorer: BeamSearchScorer, *, processors: LogitsProcessorList,
@@ -250,9 +284,9 @@ def run_beam_search(session: Session, scorer: BeamSearchScorer, *, processors: L
                             beam_indices=None if history is None else history[:, :step], decoder_prompt_len=start)
     if not return_dict:
         return final["sequences"]
-    return GenerateBeamDecoderOnlyOutput(
-        sequences=final["sequences"], sequences_scores=final["sequence_scores"] if recorder.scores is not None else None,
-        beam_indices=final["beam_indices"], past_key_values=session.public_past(), **recorder.fields())
+    return recorder.output(
+        True, sequences=final["sequences"], beam_indices=final["beam_indices"], past_key_values=session.public_past(),
+        sequences_scores=final["sequence_scores"] if recorder.scores is not None else None)
 
 
 def run(session: Session, scorer: Optional[BeamSearchScorer] = None, *, streamer=None, **common):
@@ -282,9 +316,11 @@ def _legacy_call(model, input_ids, scorer, logits_processor, logits_warper, stop
                          "length bound")
     pick = lambda value, default: default if value is None else value  # noqa: E731
     pad = pick(pad_token_id, config.pad_token_id)
+    seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
     recorder = Recorder(pick(return_dict_in_generate, config.return_dict_in_generate),
                         pick(output_scores, config.output_scores), pick(output_attentions, config.output_attentions),
-                        pick(output_hidden_states, config.output_hidden_states))
+                        pick(output_hidden_states, config.output_hidden_states),
+                        encoder_outputs=model_kwargs.get("encoder_outputs"), seq2seq=seq2seq)
     session = Session(model, input_ids, dict(model_kwargs), max(bound, input_ids.shape[1] + 1), fill_value=pad or 0)
     common = dict(processors=LogitsProcessorList(logits_processor or []), criteria=criteria, recorder=recorder,
                   warpers=LogitsProcessorList(logits_warper or []) if logits_warper is not None else None,

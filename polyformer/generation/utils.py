@@ -18,9 +18,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 
 from ..hub import resolve_file
-from . import decoding
+from . import decoding, seq2seq
 from .beam import BeamSearchScorer
-from .outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
+from .outputs import (GenerateBeamDecoderOnlyOutput, GenerateBeamEncoderDecoderOutput, GenerateDecoderOnlyOutput,
+                      GenerateEncoderDecoderOutput)
 from .config import GENERATION_CONFIG_NAME, MODEL_CONFIG_GENERATION_DEFAULTS, GenerationConfig
 from .processors import LogitsProcessorList
 from .build import build_logits_processor, build_logits_warper, build_stopping_criteria
@@ -87,7 +88,12 @@ class GenerationMixin:
                                       **kwargs: Any) -> Dict[str, Any]:
         """The inputs of one forward of a decoder-only model: the tokens the cache has not seen, their
         positions (from the attention mask: cumsum - 1, 1 at padding, as the reference), the mask over
-        every token so far, the cache."""
+        every token so far, the cache. For an encoder-decoder model, BART's: the decoder tokens
+        (`input_ids` are the decoder's) the cache has not seen, with the encoder outputs and source mask."""
+        if getattr(self.config, "is_encoder_decoder", False):
+            names = ("head_mask", "decoder_head_mask", "cross_attn_head_mask", "encoder_outputs")
+            return seq2seq.step_inputs(input_ids, past_key_values, attention_mask, use_cache=use_cache,
+                                       past_length=_past_length(past_key_values), **{k: kwargs.get(k) for k in names})
         if position_ids is None and attention_mask is not None:
             position_ids = attention_mask.long().cumsum(-1) - 1
             position_ids.masked_fill_(attention_mask == 0, 1)
@@ -110,6 +116,8 @@ class GenerationMixin:
     def _init_generation_cache(self, batch_size: int, max_length: int) -> Any:
         """A KV cache for `batch_size` rows of up to `max_length` tokens, allocated once per generate()
         call and updated in place by the model; None lets the model return its own cache each step."""
+        if getattr(self.config, "is_encoder_decoder", False):
+            return seq2seq.init_cache(self, batch_size, max_length)
         try:
             from ..pt.cache import StaticCache
         except ImportError:
@@ -161,7 +169,8 @@ class GenerationMixin:
         model_kwargs = config.update(**kwargs)
         config.validate()
         _check_supported(config, self.config, assistant_model, negative_prompt_ids)
-        if model_kwargs.get("inputs_embeds") is not None:
+        is_seq2seq = bool(getattr(self.config, "is_encoder_decoder", False))
+        if model_kwargs.get("inputs_embeds") is not None and not is_seq2seq:
             raise NotImplementedError("generate(inputs_embeds=...) is not supported; pass input_ids")
         self._validate_model_kwargs(model_kwargs)
         if config.pad_token_id is None and config.eos_token_id is not None:
@@ -173,10 +182,14 @@ class GenerationMixin:
             logger.warning("Setting `pad_token_id` to `eos_token_id`:%s for open-end generation.", eos)
             config.pad_token_id = eos
 
-        input_ids = self._generation_input_ids(inputs, config.bos_token_id, model_kwargs)
+        if is_seq2seq:  # the encoder runs here, once; input_ids are the decoder's from now on
+            input_ids, source = seq2seq.prepare(self, inputs, config, model_kwargs)
+        else:
+            input_ids = source = self._generation_input_ids(inputs, config.bos_token_id, model_kwargs)
+            model_kwargs["attention_mask"] = self._generation_attention_mask(input_ids, config, model_kwargs)
         model_kwargs["use_cache"] = config.use_cache
-        model_kwargs["attention_mask"] = self._generation_attention_mask(input_ids, config, model_kwargs)
-        if config.pad_token_id is not None and bool((input_ids[:, -1] == config.pad_token_id).any()):
+        if (not is_seq2seq and config.pad_token_id is not None
+                and bool((input_ids[:, -1] == config.pad_token_id).any())):
             logger.warning("A decoder-only architecture is being used, but right-padding was detected! For correct "
                            "generation results, please set `padding_side='left'` when initializing the tokenizer.")
         length = input_ids.shape[-1]
@@ -186,7 +199,7 @@ class GenerationMixin:
                 logger.warning("Both `max_new_tokens` (=%s) and `max_length`(=%s) seem to have been set. "
                                "`max_new_tokens` will take precedence.", config.max_new_tokens, config.max_length)
             config.max_length = config.max_new_tokens + length
-        self._check_generated_length(config, length, has_default_max_length)
+        self._check_generated_length(config, length, has_default_max_length, is_seq2seq)
         if streamer is not None:
             if config.num_beams > 1:
                 raise ValueError("`streamer` cannot be used with beam search (yet!). Make sure that `num_beams` is "
@@ -195,19 +208,18 @@ class GenerationMixin:
         if config.max_new_tokens == 0:
             if streamer is not None:
                 streamer.end()
-            return self._nothing_generated(input_ids, config)
+            return self._nothing_generated(input_ids, config, is_seq2seq)
 
-        processors = build_logits_processor(config, length, input_ids, prefix_allowed_tokens_fn, logits_processor)
+        processors = build_logits_processor(config, length, source, prefix_allowed_tokens_fn, logits_processor)
         criteria = build_stopping_criteria(config, getattr(self.config, "max_position_embeddings", None),
                                            stopping_criteria, tokenizer)
         warpers = build_logits_warper(config) if config.do_sample else None
         recorder = decoding.Recorder(config.return_dict_in_generate, config.output_scores, config.output_attentions,
-                                     config.output_hidden_states)
+                                     config.output_hidden_states, model_kwargs.get("encoder_outputs"), is_seq2seq)
         expand = config.num_beams if config.num_beams > 1 else config.num_return_sequences
-        if expand > 1:
+        if expand > 1:  # rows, source masks and encoder outputs repeated for beams / returned sequences
             input_ids = input_ids.repeat_interleave(expand, dim=0)
-            model_kwargs = {k: v.repeat_interleave(expand, dim=0) if isinstance(v, torch.Tensor) else v
-                            for k, v in model_kwargs.items()}
+            model_kwargs = seq2seq.expand(model_kwargs, expand)
         max_length = max(config.max_length, length + 1)  # as the reference, at least one new token
         session = decoding.Session(self, input_ids, model_kwargs, max_length, fill_value=config.pad_token_id or 0)
         common = dict(processors=processors, warpers=warpers, criteria=criteria, max_length=max_length,
@@ -239,6 +251,8 @@ class GenerationMixin:
         accepted = set(inspect.signature(self.prepare_inputs_for_generation).parameters)
         if "kwargs" in accepted or "model_kwargs" in accepted:
             accepted |= set(inspect.signature(self.forward).parameters)
+        if getattr(self.config, "is_encoder_decoder", False):
+            accepted = seq2seq.validate_kwargs(self, accepted)
         unused = [key for key, value in model_kwargs.items() if value is not None and key not in accepted]
         if unused:
             raise ValueError(f"The following `model_kwargs` are not used by the model: {unused} (note: typos in the "
@@ -283,7 +297,8 @@ class GenerationMixin:
             return input_ids.ne(pad).long()
         return torch.ones_like(input_ids, dtype=torch.long)
 
-    def _check_generated_length(self, config: GenerationConfig, length: int, has_default_max_length: bool) -> None:
+    def _check_generated_length(self, config: GenerationConfig, length: int, has_default_max_length: bool,
+                                is_seq2seq: bool = False) -> None:
         max_positions = getattr(self.config, "max_position_embeddings", None)
         if max_positions is not None and length > max_positions:
             raise ValueError(f"The prompt has {length} tokens, more than the model's {max_positions} positions "
@@ -297,7 +312,8 @@ class GenerationMixin:
                           "generation length. We recommend setting `max_new_tokens` to control the maximum length "
                           "of the generation.", UserWarning)
         if length >= config.max_length and config.max_new_tokens != 0:
-            warnings.warn(f"Input length of input_ids is {length}, but `max_length` is set to {config.max_length}. "
+            name = "decoder_input_ids" if is_seq2seq else "input_ids"
+            warnings.warn(f"Input length of {name} is {length}, but `max_length` is set to {config.max_length}. "
                           "This can lead to unexpected behavior. You should consider increasing `max_new_tokens`.",
                           UserWarning)
         if config.min_length is not None and config.min_length > config.max_length:
@@ -308,7 +324,7 @@ class GenerationMixin:
                           f"the prompt length ({length}), is larger than the maximum possible length "
                           f"({config.max_length}).", UserWarning)
 
-    def _nothing_generated(self, input_ids: torch.LongTensor, config: GenerationConfig):
+    def _nothing_generated(self, input_ids: torch.LongTensor, config: GenerationConfig, is_seq2seq: bool = False):
         """max_new_tokens=0: the prompt comes back (repeated for num_return_sequences)."""
         expand = config.num_return_sequences
         sequences = input_ids.repeat_interleave(expand, dim=0) if expand > 1 else input_ids
@@ -316,9 +332,10 @@ class GenerationMixin:
             return sequences
         if config.num_beams > 1:
             empty = torch.zeros(sequences.shape[0], device=sequences.device) if config.output_scores else None
-            return GenerateBeamDecoderOnlyOutput(sequences=sequences, sequences_scores=empty,
-                                                          scores=() if config.output_scores else None)
-        return GenerateDecoderOnlyOutput(sequences=sequences, scores=() if config.output_scores else None)
+            cls = GenerateBeamEncoderDecoderOutput if is_seq2seq else GenerateBeamDecoderOnlyOutput
+            return cls(sequences=sequences, sequences_scores=empty, scores=() if config.output_scores else None)
+        cls = GenerateEncoderDecoderOutput if is_seq2seq else GenerateDecoderOnlyOutput
+        return cls(sequences=sequences, scores=() if config.output_scores else None)
 
     # transformers 4.37's decoding methods, for callers that prepare inputs, processors and criteria themselves
     greedy_search = decoding.greedy_search
@@ -372,7 +389,6 @@ def _legacy_generation_keys(model_config: Any) -> bool:
 def _check_supported(config: GenerationConfig, model_config: Any, assistant_model, negative_prompt_ids) -> None:
     """Clear errors for what generate() does not do, and for values sampling cannot use."""
     unsupported = {
-        "encoder-decoder models": getattr(model_config, "is_encoder_decoder", False),
         "assisted generation (assistant_model, prompt_lookup_num_tokens)":
             assistant_model is not None or config.prompt_lookup_num_tokens is not None,
         "contrastive search (penalty_alpha)": (not config.do_sample and config.num_beams == 1

@@ -226,8 +226,9 @@ class ToySeq2SeqLM(GenerationMixin, PreTrainedModel):
         return ToySeq2SeqCache(batch_size, max_length, self.config.d_model) if self.static_cache else None
 
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
-                encoder_outputs=None, past_key_values=None, head_mask=None, decoder_head_mask=None, cross_attn_head_mask=None,
-                use_cache=None, output_attentions=False, output_hidden_states=False, return_dict=True):
+                encoder_outputs=None, past_key_values=None, head_mask=None, decoder_head_mask=None,
+                cross_attn_head_mask=None, use_cache=None, output_attentions=False, output_hidden_states=False,
+                return_dict=True):
         self.forward_calls.append((decoder_input_ids.shape[1], past_key_values))
         params = dict(self.params)
         if encoder_outputs is None:

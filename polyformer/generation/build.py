@@ -109,3 +109,34 @@ def _merge(defaults: list, custom: Optional[list], what: str):
                              "pass the corresponding arguments to `.generate()` instead.")
     defaults.extend(custom or [])
     return defaults
+
+
+def check_supported(config: GenerationConfig, assistant_model: Any = None, negative_prompt_ids: Any = None) -> None:
+    """Clear errors for what generate() does not do, and for values sampling cannot use."""
+    unsupported = {
+        "assisted generation (assistant_model, prompt_lookup_num_tokens)":
+            assistant_model is not None or config.prompt_lookup_num_tokens is not None,
+        "contrastive search (penalty_alpha)": (not config.do_sample and config.num_beams == 1
+                                               and config.penalty_alpha is not None and config.penalty_alpha > 0
+                                               and config.top_k is not None and config.top_k > 1),
+        "group beam search (num_beam_groups > 1, diversity_penalty)":
+            config.num_beam_groups > 1 or (config.diversity_penalty or 0) > 0,
+        "constrained beam search (constraints, force_words_ids)":
+            config.constraints is not None or config.force_words_ids is not None,
+        "classifier-free guidance (guidance_scale, negative_prompt_ids)":
+            (config.guidance_scale is not None and config.guidance_scale != 1) or negative_prompt_ids is not None,
+    }
+    for what, asked in unsupported.items():
+        if asked:
+            raise NotImplementedError(f"generate() does not support {what}")
+    if config.do_sample:
+        t, p = config.temperature, config.top_p
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0):
+            raise ValueError(f"`temperature` (={t}) has to be a strictly positive float when sampling "
+                             "(do_sample=True); for greedy decoding set `do_sample=False`.")
+        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1):
+            raise ValueError(f"`top_p` has to be a float in (0, 1] when sampling, but is {p!r}")
+    for name in ("top_k", "num_return_sequences"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int) or value < (0 if name == "top_k" else 1)):
+            raise ValueError(f"`{name}` must be an integer >= {0 if name == 'top_k' else 1}, but is {value!r}")

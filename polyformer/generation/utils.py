@@ -1,6 +1,7 @@
 """`GenerationMixin`: `generate()` for every model with a language-modelling head.
 
-Mixed into the `*ForCausalLM` classes (`class LlamaForCausalLM(GenerationMixin, LlamaPreTrainedModel)`).
+Mixed into the `*ForCausalLM` and `*ForConditionalGeneration` classes
+(`class LlamaForCausalLM(GenerationMixin, LlamaPreTrainedModel)`).
 It resolves the generation config (the call's kwargs over `model.generation_config`), checks the input,
 builds the logits processors and stopping criteria, and hands one `Session` to a decoding loop
 (decoding.py). It also loads and saves `generation_config.json` with the model (the `_load_extras` /
@@ -24,7 +25,7 @@ from .outputs import (GenerateBeamDecoderOnlyOutput, GenerateBeamEncoderDecoderO
                       GenerateEncoderDecoderOutput)
 from .config import GENERATION_CONFIG_NAME, MODEL_CONFIG_GENERATION_DEFAULTS, GenerationConfig
 from .processors import LogitsProcessorList
-from .build import build_logits_processor, build_logits_warper, build_stopping_criteria
+from .build import build_logits_processor, build_logits_warper, build_stopping_criteria, check_supported
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,9 @@ class GenerationMixin:
                  negative_prompt_ids: Optional[torch.Tensor] = None,
                  negative_prompt_attention_mask: Optional[torch.Tensor] = None, **kwargs: Any):
         """Continue `inputs` (B, T) token ids: greedy (default), sampling (`do_sample=True`), beam search
-        (`num_beams>1`) or beam sampling (both).
+        (`num_beams>1`) or beam sampling (both). For an encoder-decoder model (`config.is_encoder_decoder`)
+        `inputs` is the source: the encoder runs once and the decoder generates from
+        `decoder_start_token_id` (or `decoder_input_ids=`); lengths count decoder tokens (seq2seq.py).
 
         Args:
             inputs: the prompt ids (or `input_ids=`); None starts from `bos_token_id`. Left-pad batches and
@@ -159,7 +162,9 @@ class GenerationMixin:
             The sequences (B * num_return_sequences, L) — prompt included — or, with
             `return_dict_in_generate=True`, a `GenerateDecoderOnlyOutput` / `GenerateBeamDecoderOnlyOutput`
             with `sequences`, `scores` (with `output_scores=True`), `sequences_scores` and `beam_indices`
-            (beams), `attentions` / `hidden_states` (when asked for).
+            (beams), `attentions` / `hidden_states` (when asked for); for encoder-decoder models
+            `Generate[Beam]EncoderDecoderOutput`, with `encoder_attentions` / `encoder_hidden_states`,
+            `decoder_attentions` / `cross_attentions` / `decoder_hidden_states` instead.
         """
         if not self.can_generate():
             raise TypeError(f"The current model class ({type(self).__name__}) is not compatible with `.generate()`, "
@@ -168,7 +173,7 @@ class GenerationMixin:
         tokenizer = kwargs.pop("tokenizer", None)
         model_kwargs = config.update(**kwargs)
         config.validate()
-        _check_supported(config, self.config, assistant_model, negative_prompt_ids)
+        check_supported(config, assistant_model, negative_prompt_ids)
         is_seq2seq = bool(getattr(self.config, "is_encoder_decoder", False))
         if model_kwargs.get("inputs_embeds") is not None and not is_seq2seq:
             raise NotImplementedError("generate(inputs_embeds=...) is not supported; pass input_ids")
@@ -384,34 +389,3 @@ def _legacy_generation_keys(model_config: Any) -> bool:
     """Whether a model config sets generation keys to non-default values (the pre-GenerationConfig way)."""
     return any(hasattr(model_config, key) and getattr(model_config, key) != default
                for key, default in MODEL_CONFIG_GENERATION_DEFAULTS.items())
-
-
-def _check_supported(config: GenerationConfig, model_config: Any, assistant_model, negative_prompt_ids) -> None:
-    """Clear errors for what generate() does not do, and for values sampling cannot use."""
-    unsupported = {
-        "assisted generation (assistant_model, prompt_lookup_num_tokens)":
-            assistant_model is not None or config.prompt_lookup_num_tokens is not None,
-        "contrastive search (penalty_alpha)": (not config.do_sample and config.num_beams == 1
-                                               and config.penalty_alpha is not None and config.penalty_alpha > 0
-                                               and config.top_k is not None and config.top_k > 1),
-        "group beam search (num_beam_groups > 1, diversity_penalty)":
-            config.num_beam_groups > 1 or (config.diversity_penalty or 0) > 0,
-        "constrained beam search (constraints, force_words_ids)":
-            config.constraints is not None or config.force_words_ids is not None,
-        "classifier-free guidance (guidance_scale, negative_prompt_ids)":
-            (config.guidance_scale is not None and config.guidance_scale != 1) or negative_prompt_ids is not None,
-    }
-    for what, asked in unsupported.items():
-        if asked:
-            raise NotImplementedError(f"generate() does not support {what}")
-    if config.do_sample:
-        t, p = config.temperature, config.top_p
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0):
-            raise ValueError(f"`temperature` (={t}) has to be a strictly positive float when sampling "
-                             "(do_sample=True); for greedy decoding set `do_sample=False`.")
-        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1):
-            raise ValueError(f"`top_p` has to be a float in (0, 1] when sampling, but is {p!r}")
-    for name in ("top_k", "num_return_sequences"):
-        value = getattr(config, name)
-        if value is not None and (not isinstance(value, int) or value < (0 if name == "top_k" else 1)):
-            raise ValueError(f"`{name}` must be an integer >= {0 if name == 'top_k' else 1}, but is {value!r}")

@@ -16,6 +16,7 @@ import generation_toy as toy
 from polyformer.configuration import PretrainedConfig
 from polyformer.generation.utils import GenerationMixin
 from polyformer.outputs import BaseModelOutput, CausalLMOutputWithPast, ModelOutput
+from polyformer.pt.cache import EncoderDecoderCache
 from polyformer.pt.modeling import PreTrainedModel
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "generation" / "toy"
@@ -203,8 +204,9 @@ class ToyEncoder(torch.nn.Module):
 
 
 class ToySeq2SeqLM(GenerationMixin, PreTrainedModel):
-    """The encoder-decoder toy: `static_cache` True gives generate() a ToySeq2SeqCache; False makes the
-    model return legacy tuples (per layer (self_k, self_v, cross_k, cross_v), (N, 1, S, C)) itself."""
+    """The encoder-decoder toy: `static_cache` True gives generate() a ToySeq2SeqCache, "default" the
+    GenerationMixin's EncoderDecoderCache; False makes the model return legacy tuples (per layer (self_k,
+    self_v, cross_k, cross_v), (N, 1, S, C)) itself."""
 
     config_class = ToySeq2SeqConfig
     base_model_prefix = ""
@@ -223,6 +225,8 @@ class ToySeq2SeqLM(GenerationMixin, PreTrainedModel):
         return self.encoder
 
     def _init_generation_cache(self, batch_size, max_length):
+        if self.static_cache == "default":  # GenerationMixin's: an EncoderDecoderCache over a StaticCache
+            return super()._init_generation_cache(batch_size, max_length)
         return ToySeq2SeqCache(batch_size, max_length, self.config.d_model) if self.static_cache else None
 
     def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
@@ -246,6 +250,13 @@ class ToySeq2SeqLM(GenerationMixin, PreTrainedModel):
                 end = seen + k.shape[1]
                 cache.keys[:, seen:end], cache.values[:, seen:end] = k, v
                 return cache.keys[:, :end], cache.values[:, :end]
+        elif isinstance(cache, EncoderDecoderCache):  # (N, H, S, D) with H = 1
+            seen = cache.seen
+            cross = [t[:, 0] for t in cache.cross_kv(0, lambda: [t[:, None] for t in toy.cross_kv(params, states)])]
+
+            def store(k, v):
+                k, v = cache.update(0, k[:, None], v[:, None])
+                return k[:, 0], v[:, 0]
         else:
             layer = [t[:, 0] for t in cache[0]] if cache is not None else None
             seen = layer[0].shape[1] if layer is not None else 0
@@ -258,8 +269,9 @@ class ToySeq2SeqLM(GenerationMixin, PreTrainedModel):
                 return k, v
         logits, self_weights, cross_weights, g = toy.decode(params, decoder_input_ids, seen, store, cross,
                                                             attention_mask)
-        if isinstance(cache, ToySeq2SeqCache):
-            cache.seen += decoder_input_ids.shape[1]
+        if isinstance(cache, (ToySeq2SeqCache, EncoderDecoderCache)):
+            if isinstance(cache, ToySeq2SeqCache):
+                cache.seen += decoder_input_ids.shape[1]
             past = cache
         else:
             past = (tuple(t[:, None] for t in (*kept, *cross)),) if use_cache else None

@@ -13,6 +13,7 @@ import torch
 
 import polyformer
 from generation_helpers import ToySeq2SeqCache, check_case, expected, polyformer_kwargs, reference_cases, seq2seq_model
+from polyformer.pt.cache import EncoderDecoderCache, StaticCache
 
 FIXTURE = reference_cases("seq2seq")
 CASES = FIXTURE["meta"]["cases"]
@@ -40,6 +41,12 @@ def test_matches_reference(name):
 @pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith(("greedy_eos", "greedy_outputs", "beam"))))
 def test_matches_reference_with_tuple_cache(name):
     check_case(FIXTURE, name, _run(name, static_cache=False))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith(("greedy", "beam"))))
+def test_matches_reference_with_the_default_cache(name):
+    """GenerationMixin's own cache for encoder-decoder models: an EncoderDecoderCache over a StaticCache."""
+    check_case(FIXTURE, name, _run(name, static_cache="default"))
 
 
 @pytest.mark.parametrize("name", ["greedy", "greedy_no_forced_eos", "beam_return_2", "sample_return_2"])
@@ -77,6 +84,18 @@ def test_encoder_runs_once_and_the_cache_is_allocated_once(kwargs):
     assert len(caches) == 1 and isinstance(model.forward_calls[0][1], ToySeq2SeqCache)
     rows = 2 * (kwargs.get("num_beams") or kwargs.get("num_return_sequences") or 1)
     assert model.forward_calls[0][1].keys.shape[0] == rows
+
+
+def test_default_cache_is_preallocated_from_the_config():
+    model = seq2seq_model()
+    model.static_cache = "default"
+    model.generate(**_inputs("greedy"), max_new_tokens=5, num_beams=3)
+    caches = {id(c) for _, c in model.forward_calls}
+    cache = model.forward_calls[0][1]
+    assert len(caches) == 1 and isinstance(cache, EncoderDecoderCache)
+    assert isinstance(cache.self_attention, StaticCache)
+    assert tuple(cache.self_attention.keys.shape) == (1, 6, 1, 6, 16)  # (L, B x beams, H, max_length, D)
+    assert [tuple(t.shape) for t in cache.cross[0]] == [(6, 1, 7, 16)] * 2
 
 
 def test_max_length_counts_decoder_tokens():

@@ -107,6 +107,9 @@ class Session:
         past = self.past
         if past is None:
             return
+        if self.seq2seq and hasattr(getattr(past, "self_attention", None), "reorder") and hasattr(past, "cross"):
+            # the beams of a row share its encoder states: only the decoder's own keys / values move
+            past = past.self_attention
         if hasattr(past, "reorder"):
             past.reorder(rows)
         elif hasattr(past, "reorder_cache"):

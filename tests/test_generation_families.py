@@ -1,8 +1,10 @@
-"""generate() on the real families (CodeGen, GPT-J, Llama) against transformers 4.37.2: the reference's ids
-for a batch of two left-padded prompts — greedy (with and without cache, with EOS), beam search,
-sampling under torch.manual_seed — exactly, and its scores to 1e-5.
+"""generate() on the real families against transformers 4.37.2, exactly its ids and its scores to 1e-5:
+CodeGen, GPT-J, Llama on a batch of two left-padded prompts — greedy (with and without cache, with EOS),
+beam search, sampling under torch.manual_seed; MVP (MvpForConditionalGeneration, with and without prompts)
+on a batch of two right-padded sources — greedy, beam search (num_beams 3, num_return_sequences),
+forced BOS / EOS, sampling.
 
-Fixtures: tests/fixtures/<family>/generate/ (scripts/fixtures/make_decoder_fixtures.py).
+Fixtures: tests/fixtures/<family>/generate*/ (scripts/fixtures/make_decoder_fixtures.py and the MVP script).
 """
 
 from __future__ import annotations
@@ -17,14 +19,19 @@ from safetensors.torch import load_file
 import polyformer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-FAMILIES = [f for f in ("codegen", "gptj", "llama") if (FIXTURES / f / "generate" / "generate.json").exists()]
+# "<family>/<folder>" for each recorded generate fixture, e.g. "llama/generate", "mvp/generate_prompt"
+FAMILIES = sorted(str(p.parent.relative_to(FIXTURES)) for p in FIXTURES.glob("*/generate*/generate.json"))
 
 
 def _fixture(family: str):
-    folder = FIXTURES / family / "generate"
+    folder = FIXTURES / family
     meta = json.loads((folder / "generate.json").read_text())
     scores = load_file(str(folder / "scores.safetensors")) if (folder / "scores.safetensors").exists() else {}
     return folder, meta, scores
+
+
+def _is_seq2seq(family: str) -> bool:
+    return _fixture(family)[1]["model_class"].endswith("ForConditionalGeneration")
 
 
 def _runs():
@@ -75,7 +82,7 @@ def test_generation_config_loaded_with_the_model(family):
         assert getattr(model.generation_config, key) == value, key
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", [f for f in FAMILIES if not _is_seq2seq(f)])
 def test_static_cache_is_allocated_once(family):
     """One cache object for the whole call, its buffers never reallocated, one token per decode step."""
     folder, meta, _ = _fixture(family)
@@ -104,3 +111,28 @@ def test_generation_config_written_as_the_reference_wrote_it(family, tmp_path):
     config = getattr(polyformer, meta["model_class"]).config_class.from_pretrained(str(checkpoint))
     polyformer.GenerationConfig.from_model_config(config).save_pretrained(tmp_path)
     assert (tmp_path / "generation_config.json").read_text() == (checkpoint / "generation_config.json").read_text()
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if _is_seq2seq(f)])
+def test_encoder_runs_once_and_the_decoder_cache_is_allocated_once(family):
+    """Encoder-decoder: one encoder run per call, then one preallocated cache for the whole call and one
+    decoder token per step, also with beams."""
+    folder, meta, _ = _fixture(family)
+    model = _model(family, folder, meta)
+    encoder_runs, steps = [], []
+
+    def record(module, args, kwargs):
+        cache = kwargs.get("past_key_values")
+        steps.append((kwargs["decoder_input_ids"].shape[1], id(cache), cache.self_attention.keys.data_ptr()))
+
+    hooks = [model.get_encoder().register_forward_pre_hook(lambda *a, **k: encoder_runs.append(1), with_kwargs=True),
+             model.register_forward_pre_hook(record, with_kwargs=True)]
+    try:
+        inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
+        model.generate(**inputs, max_new_tokens=6, num_beams=3, num_return_sequences=2, forced_eos_token_id=None)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(encoder_runs) == 1
+    assert [n for n, _, _ in steps] == [1] * 6
+    assert len({(i, p) for _, i, p in steps}) == 1

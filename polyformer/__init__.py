@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS: Dict[str, List[str]] = {
     ".configuration": ["PretrainedConfig"],
     ".outputs": [
+        "CanineModelOutputWithPooling",
         "ModelOutput", "BaseModelOutput", "MaskedLMOutput", "SequenceClassifierOutput",
         "MultipleChoiceModelOutput", "TokenClassifierOutput", "QuestionAnsweringModelOutput",
         "BaseModelOutputWithPast", "CausalLMOutputWithPast", "SequenceClassifierOutputWithPast",
@@ -35,6 +36,12 @@ _EXPORTS: Dict[str, List[str]] = {
     ".models.distilbert.modeling_torch": [
         "DistilBertPreTrainedModel", "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
         "DistilBertForMultipleChoice", "DistilBertForTokenClassification", "DistilBertForQuestionAnswering",
+    ],
+    ".models.canine.configuration": ["CanineConfig"],
+    ".models.canine.tokenization": ["CanineTokenizer"],
+    ".models.canine.modeling_torch": [
+        "CaninePreTrainedModel", "CanineModel", "CanineLayer", "CanineForSequenceClassification",
+        "CanineForMultipleChoice", "CanineForTokenClassification", "CanineForQuestionAnswering",
     ],
     ".pt.cache": ["Cache", "DynamicCache", "StaticCache", "EncoderDecoderCache"],
     ".models.codegen.configuration": ["CodeGenConfig"],

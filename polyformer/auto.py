@@ -27,6 +27,7 @@ class Family:
 
 FAMILIES = {
     "distilbert": Family("DistilBert", tokenizer="DistilBertTokenizer"),
+    "canine": Family("Canine", tokenizer="CanineTokenizer"),  # no fast tokenizer: AutoTokenizer takes the slow one
     "codegen": Family("CodeGen", tokenizer="CodeGenTokenizer"),
     "gptj": Family("GPTJ"),  # the reference's GPT-J repos name GPT2Tokenizer in tokenizer_config.json
     "llama": Family("Llama", tokenizer="LlamaTokenizer"),

@@ -1,0 +1,1 @@
+"""CANINE (Clark et al., 2021): a tokenizer-free encoder over Unicode code points."""

@@ -31,6 +31,7 @@ FAMILIES = {
     "codegen": Family("CodeGen", tokenizer="CodeGenTokenizer"),
     "gptj": Family("GPTJ"),  # the reference's GPT-J repos name GPT2Tokenizer in tokenizer_config.json
     "llama": Family("Llama", tokenizer="LlamaTokenizer"),
+    "mvp": Family("Mvp", tokenizer="MvpTokenizer"),
 }
 
 
@@ -118,6 +119,8 @@ AutoModelForTokenClassification = _auto(
 AutoModelForQuestionAnswering = _auto(
     "AutoModelForQuestionAnswering", "ForQuestionAnswering", "An extractive question-answering head model.")
 AutoModelForCausalLM = _auto("AutoModelForCausalLM", "ForCausalLM", "A causal (next-token) language-model head model.")
+AutoModelForSeq2SeqLM = _auto("AutoModelForSeq2SeqLM", "ForConditionalGeneration",
+                              "An encoder-decoder (sequence-to-sequence) language-model head model.")
 
 
 class AutoTokenizer:

@@ -8,7 +8,7 @@ was computed). The classes hold tensors of any framework; this module imports no
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, make_dataclass
 from typing import Any, Optional, Tuple
 
 
@@ -161,3 +161,56 @@ class CausalLMOutputWithPast(_LossLogitsAndPast):
 @dataclass
 class SequenceClassifierOutputWithPast(_LossLogitsAndPast):
     """`logits` (B, num_labels) pooled at each row's last token; `loss` when labels are given."""
+
+
+# --- encoder-decoder (seq2seq) outputs ------------------------------------------------------------
+
+
+@dataclass
+class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):
+    """A decoder run alone (e.g. `MvpDecoder`): `last_hidden_state` (B, T, C); `past_key_values`;
+    `hidden_states`; `attentions` (B, H, T, S); `cross_attentions` (B, H, T, S_enc) when encoder states
+    were given."""
+
+    last_hidden_state: Any = None
+    past_key_values: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+    cross_attentions: Optional[Tuple[Any, ...]] = None
+
+
+# Every encoder-decoder output ends with the decoder's cache (per layer (self_k, self_v, cross_k, cross_v)),
+# hidden states and attentions (self: (B, H, T, S), cross: (B, H, T, S_enc)), then the encoder's.
+SEQ2SEQ_TAIL = ("past_key_values", "decoder_hidden_states", "decoder_attentions", "cross_attentions",
+                 "encoder_last_hidden_state", "encoder_hidden_states", "encoder_attentions")
+
+
+def _seq2seq_output(name: str, head: Tuple[str, ...], doc: str) -> type:
+    """A ModelOutput dataclass with fields `head` then `SEQ2SEQ_TAIL`, all defaulting to None."""
+    return make_dataclass(name, [(f, Any, None) for f in head + SEQ2SEQ_TAIL], bases=(ModelOutput,),
+                          namespace={"__doc__": doc, "__module__": __name__, "__qualname__": name})
+
+
+Seq2SeqModelOutput = _seq2seq_output(
+    "Seq2SeqModelOutput", ("last_hidden_state",), "Encoder-decoder output: the decoder's `last_hidden_state` (B, T, C).")
+Seq2SeqLMOutput = _seq2seq_output(
+    "Seq2SeqLMOutput", ("loss", "logits"),
+    "`logits` (B, T, vocab_size); `loss` (cross-entropy against labels, -100 ignored) when labels are given.")
+Seq2SeqSequenceClassifierOutput = _seq2seq_output(
+    "Seq2SeqSequenceClassifierOutput", ("loss", "logits"), "`logits` (B, num_labels); `loss` when labels are given.")
+Seq2SeqQuestionAnsweringModelOutput = _seq2seq_output(
+    "Seq2SeqQuestionAnsweringModelOutput", ("loss", "start_logits", "end_logits"),
+    "`start_logits`, `end_logits` (B, T); `loss` when start and end positions are given.")
+
+
+@dataclass
+class CausalLMOutputWithCrossAttentions(ModelOutput):
+    """A decoder with an LM head run alone: `logits` (B, T, vocab_size), `loss`, the cache, hidden states,
+    self- and cross-attentions."""
+
+    loss: Any = None
+    logits: Any = None
+    past_key_values: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+    cross_attentions: Optional[Tuple[Any, ...]] = None

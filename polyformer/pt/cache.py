@@ -223,13 +223,14 @@ class EncoderDecoderCache:
         return f"EncoderDecoderCache({self.self_attention!r}, cross layers filled={crossed})"
 
 
-def open_cache(past_key_values, use_cache: bool, n_layers: int) -> Tuple[Optional[Cache], bool]:
+def open_cache(past_key_values, use_cache: bool, n_layers: int, legacy_class: type = DynamicCache):
     """What a model's forward works with: (cache or None, whether to answer with the legacy tuple).
 
-    A `Cache` is used as is; a legacy tuple becomes a DynamicCache; None becomes an empty
-    DynamicCache when `use_cache`, else no cache at all.
+    A `Cache` (or, for encoder-decoder models, an `EncoderDecoderCache`) is used as is; a legacy tuple
+    becomes a `legacy_class` (DynamicCache; EncoderDecoderCache for encoder-decoder models); None becomes
+    an empty one when `use_cache`, else no cache at all.
     """
-    if isinstance(past_key_values, Cache):
+    if isinstance(past_key_values, (Cache, EncoderDecoderCache)):
         if past_key_values.n_layers != n_layers:
             raise ValueError(f"the cache has {past_key_values.n_layers} layers, the model has {n_layers}")
         return past_key_values, False
@@ -238,7 +239,7 @@ def open_cache(past_key_values, use_cache: bool, n_layers: int) -> Tuple[Optiona
     if past_key_values is not None and not isinstance(past_key_values, (tuple, list)):
         raise TypeError("past_key_values must be a Cache or a tuple of (key, value) per layer, "
                         f"got {type(past_key_values).__name__}")
-    return DynamicCache.from_legacy(past_key_values, n_layers), True
+    return legacy_class.from_legacy(past_key_values, n_layers), True
 
 
 def close_cache(cache: Optional[Cache], legacy: bool, use_cache: bool):

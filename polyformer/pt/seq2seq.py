@@ -1,0 +1,466 @@
+"""BART-style encoder-decoder machinery in PyTorch, shared by MVP and the BART-like families: post-LayerNorm
+encoder and decoder layers, learned positions with BART's offset of 2, the two stacks with their masks and
+cache, optional prefix keys and values per layer (MVP's prompts, i.e. prefix-tuning), the bare model, and
+the head helpers (label shifting, eos pooling, classification head).
+
+Notation: B batch, T decoder tokens of this forward, S = seen + T decoder keys, S_enc encoder length,
+C width (d_model), H heads, D head dim, P prefix (prompt) length, L layers, V vocabulary.
+
+Module attributes are the reference's checkpoint keys (encoder.layers.0.self_attn.q_proj, decoder.layers.0.
+encoder_attn.k_proj, ...). A family subclasses `Seq2SeqEncoder` / `Seq2SeqDecoder` (overriding `prefixes` to
+add prompts) and `Seq2SeqModel` (naming its stack classes).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from ..outputs import (SEQ2SEQ_TAIL, BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions, Seq2SeqModelOutput,
+                       finish)
+from . import inputs
+from .attention import attend, merge_heads, split_heads
+from .cache import EncoderDecoderCache, close_cache, open_cache
+from .decoder import return_dict_of
+from .layers import activation
+from .masks import causal_mask, padding_mask
+from .modeling import PreTrainedModel
+
+logger = logging.getLogger(__name__)
+
+Prefix = torch.Tensor  # (2, H, P, D): keys [0] and values [1] put before a layer's own
+
+
+def shift_tokens_right(input_ids: torch.Tensor, pad_token_id: Optional[int], decoder_start_token_id: int) -> torch.Tensor:
+    """(B, T) labels -> decoder inputs: the start token, then labels[:, :-1]; -100 becomes the pad id."""
+    if pad_token_id is None:
+        raise ValueError("self.model.config.pad_token_id has to be defined.")
+    shifted = input_ids.new_empty(input_ids.shape)
+    shifted[:, 1:] = input_ids[:, :-1]
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill_(shifted == -100, pad_token_id)
+
+
+def with_prefix(mask: Optional[torch.Tensor], prefix_length: int) -> Optional[torch.Tensor]:
+    """An additive (..., S) mask -> (..., P + S): prefix keys are never masked."""
+    if mask is None or not prefix_length:
+        return mask
+    return torch.cat([mask.new_zeros(*mask.shape[:-1], prefix_length), mask], dim=-1)
+
+
+def output_flags(config, output_attentions: Optional[bool], output_hidden_states: Optional[bool]) -> Tuple[bool, bool]:
+    """(output_attentions, output_hidden_states), the config's where not given."""
+    return (config.output_attentions if output_attentions is None else output_attentions,
+            config.output_hidden_states if output_hidden_states is None else output_hidden_states)
+
+
+def layer_head_masks(head_mask: Optional[torch.Tensor], n_layers: int, n_heads: int, name: str, dtype) -> list:
+    """(L, H) 1/0 head mask -> per layer a (1, H, 1, 1) multiplier of the attention weights (or None)."""
+    if head_mask is None:
+        return [None] * n_layers
+    if head_mask.dim() != 2 or head_mask.shape[0] != n_layers or head_mask.shape[1] != n_heads:
+        raise ValueError(f"The `{name}` should be specified for {n_layers} layers of {n_heads} heads, shape "
+                         f"({n_layers}, {n_heads}), but it has shape {tuple(head_mask.shape)}.")
+    return [m.to(dtype).view(1, -1, 1, 1) for m in head_mask]
+
+
+def check_states(states, batch: int, width: int) -> None:
+    if not isinstance(states, torch.Tensor) or not states.is_floating_point() or states.dim() != 3 \
+            or states.shape[0] != batch or states.shape[2] != width:
+        shape = tuple(states.shape) if isinstance(states, torch.Tensor) else type(states).__name__
+        raise ValueError(f"the encoder states must be a float tensor of shape ({batch}, encoder length, {width}) "
+                         f"(batch of the decoder inputs, d_model), got {shape}")
+
+
+def as_encoder_output(encoder_outputs) -> BaseModelOutput:
+    """`encoder_outputs` given to a forward: a BaseModelOutput, or a tuple (last_hidden_state, [hidden_states,
+    [attentions]])."""
+    if isinstance(encoder_outputs, BaseModelOutput):
+        return encoder_outputs
+    if not isinstance(encoder_outputs, (tuple, list)) or not encoder_outputs:
+        raise TypeError("encoder_outputs must be a BaseModelOutput or a tuple (last_hidden_state, [hidden_states, "
+                        f"[attentions]]), got {type(encoder_outputs).__name__}")
+    return BaseModelOutput(*encoder_outputs[:3])
+
+
+class LearnedPositionalEmbedding(nn.Embedding):
+    """Learned positions, looked up at position + 2 (BART's offset): the table has max_positions + 2 rows."""
+
+    offset = 2
+
+    def __init__(self, num_positions: int, dim: int):
+        super().__init__(num_positions + self.offset, dim)
+
+    def forward(self, length: int, seen: int = 0) -> torch.Tensor:
+        """Positions seen .. seen + length - 1 -> (T, C)."""
+        return super().forward(torch.arange(seen, seen + length, device=self.weight.device) + self.offset)
+
+
+class Seq2SeqAttention(nn.Module):
+    """Multi-head attention with q_proj, k_proj, v_proj, out_proj (with biases).
+
+    Self-attention takes keys and values from x (stored by `cache.update`); cross-attention (`cross=True`)
+    from the encoder states (computed once per cache by `cache.cross_kv`). A `prefix` (2, H, P, D) is put
+    before the keys and values (it is not cached)."""
+
+    def __init__(self, width: int, heads: int, dropout: float, impl: str, layer_idx: int = 0, cross: bool = False):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"embed_dim must be divisible by num_heads (got `embed_dim`: {width} and `num_heads`: {heads}).")
+        self.num_heads, self.head_dim = heads, width // heads
+        self.scale = self.head_dim ** -0.5
+        self.dropout, self.impl, self.layer_idx, self.cross = dropout, impl, layer_idx, cross
+        self.k_proj, self.v_proj, self.q_proj, self.out_proj = (nn.Linear(width, width) for _ in range(4))
+
+    def forward(self, x, mask, *, states=None, cache=None, prefix: Optional[Prefix] = None, head_mask=None,
+                is_causal: bool = False, output_attentions: bool = False):  # x: (B, T, C)
+        heads = self.num_heads
+        q = split_heads(self.q_proj(x), heads)  # (B, H, T, D)
+        if self.cross:
+            def project():
+                return split_heads(self.k_proj(states), heads), split_heads(self.v_proj(states), heads)  # (B, H, S_enc, D)
+
+            k, v = cache.cross_kv(self.layer_idx, project) if cache is not None else project()
+        else:
+            k, v = split_heads(self.k_proj(x), heads), split_heads(self.v_proj(x), heads)  # (B, H, T, D)
+            if cache is not None:
+                k, v = cache.update(self.layer_idx, k, v)  # (B, H, S, D)
+        if prefix is not None:
+            batch = x.shape[0]
+            k = torch.cat([prefix[0].expand(batch, -1, -1, -1), k], dim=2)  # (B, H, P + S, D)
+            v = torch.cat([prefix[1].expand(batch, -1, -1, -1), v], dim=2)
+        out, weights = attend(q, k, v, mask, scale=self.scale, dropout=self.dropout if self.training else 0.0,
+                              head_mask=head_mask, need_weights=output_attentions, impl=self.impl, is_causal=is_causal)
+        return self.out_proj(merge_heads(out)), weights  # (B, T, C), (B, H, T, P + S) | None
+
+
+class _PostNormLayer(nn.Module):
+    """What both layers share: dropout rates and the feed-forward fc1 -> act -> fc2 with its LayerNorm."""
+
+    def __init__(self, config, ffn_dim: int):
+        super().__init__()
+        self.embed_dim = config.d_model
+        self.dropout, self.activation_dropout = config.dropout, config.activation_dropout
+        self.activation_fn = activation(config.activation_function)
+        self.fc1 = nn.Linear(config.d_model, ffn_dim)
+        self.fc2 = nn.Linear(ffn_dim, config.d_model)
+        self.final_layer_norm = nn.LayerNorm(config.d_model)
+
+    def residual(self, x: torch.Tensor, h: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+        return norm(x + F.dropout(h, self.dropout, self.training))
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.dropout(self.activation_fn(self.fc1(x)), self.activation_dropout, self.training)
+        return self.residual(x, self.fc2(h), self.final_layer_norm)
+
+
+class EncoderLayer(_PostNormLayer):
+    """Post-LN:  x = LN(x + attn(x));  x = LN(x + fc2(act(fc1(x))))."""
+
+    def __init__(self, config):
+        super().__init__(config, config.encoder_ffn_dim)
+        self.self_attn = Seq2SeqAttention(config.d_model, config.encoder_attention_heads, config.attention_dropout,
+                                          config._attn_implementation)
+        self.self_attn_layer_norm = nn.LayerNorm(config.d_model)
+
+    def forward(self, x, mask, head_mask=None, prefix=None, output_attentions=False):
+        h, weights = self.self_attn(x, mask, prefix=prefix, head_mask=head_mask, output_attentions=output_attentions)
+        x = self.feed_forward(self.residual(x, h, self.self_attn_layer_norm))
+        if x.dtype == torch.float16 and not bool(torch.isfinite(x).all()):  # as the reference: keep fp16 finite
+            limit = torch.finfo(x.dtype).max - 1000
+            x = x.clamp(-limit, limit)
+        return x, weights
+
+
+@dataclass
+class DecoderContext:
+    """What every decoder layer of one forward shares."""
+
+    mask: Optional[torch.Tensor]  # additive (B|1, 1, T, P + S) or None
+    is_causal: bool
+    states: Optional[torch.Tensor]  # encoder states (B, S_enc, C), or None: no cross-attention
+    cross_mask: Optional[torch.Tensor]  # additive (B, 1, 1, P + S_enc) or None
+    cache: Any  # EncoderDecoderCache, Cache (self-attention only) or None
+
+    @property
+    def cross_cache(self) -> Optional[EncoderDecoderCache]:
+        return self.cache if isinstance(self.cache, EncoderDecoderCache) else None
+
+
+class DecoderLayer(_PostNormLayer):
+    """Post-LN:  x = LN(x + self_attn(x));  x = LN(x + encoder_attn(x, states));  x = LN(x + ffn(x))."""
+
+    def __init__(self, config, layer_idx: int):
+        super().__init__(config, config.decoder_ffn_dim)
+        width, heads, impl = config.d_model, config.decoder_attention_heads, config._attn_implementation
+        self.self_attn = Seq2SeqAttention(width, heads, config.attention_dropout, impl, layer_idx)
+        self.self_attn_layer_norm = nn.LayerNorm(width)
+        self.encoder_attn = Seq2SeqAttention(width, heads, config.attention_dropout, impl, layer_idx, cross=True)
+        self.encoder_attn_layer_norm = nn.LayerNorm(width)
+
+    def forward(self, x, ctx: DecoderContext, head_mask=None, cross_head_mask=None, prefix=None, cross_prefix=None,
+                output_attentions=False):
+        h, self_weights = self.self_attn(x, ctx.mask, cache=ctx.cache, prefix=prefix, head_mask=head_mask,
+                                         is_causal=ctx.is_causal, output_attentions=output_attentions)
+        x = self.residual(x, h, self.self_attn_layer_norm)
+        cross_weights = None
+        if ctx.states is not None:
+            h, cross_weights = self.encoder_attn(x, ctx.cross_mask, states=ctx.states, cache=ctx.cross_cache,
+                                                 prefix=cross_prefix, head_mask=cross_head_mask,
+                                                 output_attentions=output_attentions)
+            x = self.residual(x, h, self.encoder_attn_layer_norm)
+        return self.feed_forward(x), (self_weights, cross_weights)
+
+
+def run_stack(stack: nn.Module, x: torch.Tensor, shared: tuple, per_layer: Sequence[tuple], layerdrop: float,
+              output_hidden_states: bool, output_attentions: bool):
+    """x through `stack.layers`, layer i called as `layer(x, *shared, *per_layer[i], output_attentions)` and
+    returning (x, weights). In training a layer is skipped with probability `layerdrop` (its weights None)
+    and, with gradient checkpointing, recomputed in backward. Returns (x, hidden states | None, weights)."""
+    hidden_states = (x,) if output_hidden_states else None
+    weights = []
+    recompute = stack.gradient_checkpointing and stack.training and torch.is_grad_enabled()
+    for layer, extra in zip(stack.layers, per_layer):
+        if layerdrop and stack.training and bool(torch.rand([]) < layerdrop):
+            weights.append(None)
+        elif recompute:
+            x, w = checkpoint(layer, x, *shared, *extra, output_attentions, use_reentrant=False)
+            weights.append(w)
+        else:
+            x, w = layer(x, *shared, *extra, output_attentions)
+            weights.append(w)
+        if output_hidden_states:
+            hidden_states += (x,)
+    return x, hidden_states, weights
+
+
+class _Stack(PreTrainedModel):
+    """The embedding part both stacks share: embed_tokens (x embed_scale) + embed_positions ->
+    layernorm_embedding -> dropout."""
+
+    ids_names = ("input_ids", "inputs_embeds")
+
+    def __init__(self, config, embed_tokens: Optional[nn.Embedding], layerdrop: float):
+        super().__init__(config)
+        width = config.d_model
+        self.dropout, self.layerdrop = config.dropout, layerdrop
+        self.padding_idx = config.pad_token_id
+        self.max_positions = config.max_position_embeddings
+        self.embed_scale = math.sqrt(width) if config.scale_embedding else 1.0
+        self.embed_tokens = embed_tokens if embed_tokens is not None else nn.Embedding(config.vocab_size, width,
+                                                                                        self.padding_idx)
+        self.embed_positions = LearnedPositionalEmbedding(config.max_position_embeddings, width)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    def embed(self, input_ids, inputs_embeds, seen: int = 0) -> torch.Tensor:
+        x = self.embed_tokens(input_ids) * self.embed_scale if inputs_embeds is None else inputs_embeds  # (B, T, C)
+        x = self.layernorm_embedding(x + self.embed_positions(x.shape[1], seen))
+        return F.dropout(x, self.dropout, self.training)
+
+    def check_inputs(self, input_ids, inputs_embeds, seen: int = 0) -> Tuple[int, int]:
+        """Fail early, naming the argument; returns (B, T)."""
+        ids_name, embeds_name = self.ids_names
+        if input_ids is not None and inputs_embeds is not None:
+            raise ValueError(f"You cannot specify both {ids_name} and {embeds_name} at the same time")
+        if input_ids is None and inputs_embeds is None:
+            raise ValueError(f"You have to specify either {ids_name} or {embeds_name}")
+        if input_ids is not None:
+            inputs.check_ids(input_ids, self.config.vocab_size, name=ids_name)
+            batch, length = input_ids.shape
+        else:
+            inputs.check_embeds(inputs_embeds, self.config.d_model)
+            batch, length = inputs_embeds.shape[:2]
+        if seen + length > self.max_positions:
+            raise ValueError(f"{seen} cached + {length} new positions exceed max_position_embeddings="
+                             f"{self.max_positions}; truncate the input (tokenizer(..., truncation=True))")
+        return batch, length
+
+
+class Seq2SeqEncoder(_Stack):
+    """The encoder: embeddings -> `layers` (EncoderLayer). Subclasses may override `prefixes`."""
+
+    def __init__(self, config, embed_tokens: Optional[nn.Embedding] = None):
+        super().__init__(config, embed_tokens, config.encoder_layerdrop)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
+        self.layernorm_embedding = nn.LayerNorm(config.d_model)
+
+    def prefixes(self) -> Optional[List[Prefix]]:
+        """Per layer the self-attention prefix (2, H, P, D), or None."""
+        return None
+
+    def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None):
+        """input_ids (B, S_enc) or inputs_embeds (B, S_enc, C); attention_mask (B, S_enc), 1 keep / 0 padding;
+        head_mask (encoder_layers, encoder_attention_heads). Returns BaseModelOutput."""
+        config = self.config
+        output_attentions, output_hidden_states = output_flags(config, output_attentions, output_hidden_states)
+        batch, length = self.check_inputs(input_ids, inputs_embeds)
+        inputs.check_mask(attention_mask, (batch, length))
+        x = self.embed(input_ids, inputs_embeds)
+        prefixes = self.prefixes() or [None] * len(self.layers)
+        prefix_length = 0 if prefixes[0] is None else prefixes[0].shape[2]
+        mask = with_prefix(padding_mask(attention_mask, x.dtype), prefix_length)
+        head_masks = layer_head_masks(head_mask, len(self.layers), config.encoder_attention_heads, "head_mask", x.dtype)
+        x, hidden_states, weights = run_stack(self, x, (mask,), list(zip(head_masks, prefixes)), self.layerdrop,
+                                              output_hidden_states, output_attentions)
+        out = BaseModelOutput(x, hidden_states, tuple(weights) if output_attentions else None)
+        return finish(out, return_dict_of(config, return_dict))
+
+
+class Seq2SeqDecoder(_Stack):
+    """The decoder: embeddings at positions seen.. -> `layers` (DecoderLayer), with a KV cache and
+    cross-attention to the encoder states. Subclasses may override `prefixes`."""
+
+    ids_names = ("decoder_input_ids", "decoder_inputs_embeds")
+
+    def __init__(self, config, embed_tokens: Optional[nn.Embedding] = None):
+        super().__init__(config, embed_tokens, config.decoder_layerdrop)
+        self.layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.decoder_layers))
+        self.layernorm_embedding = nn.LayerNorm(config.d_model)
+
+    def prefixes(self) -> Tuple[Optional[List[Prefix]], Optional[List[Prefix]]]:
+        """Per layer the self- and cross-attention prefixes (2, H, P, D), or (None, None)."""
+        return None, None
+
+    def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
+                head_mask=None, cross_attn_head_mask=None, past_key_values=None, inputs_embeds=None, use_cache=None,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        """input_ids (B, T) or inputs_embeds (B, T, C): the new tokens; attention_mask (B, seen + T);
+        encoder_hidden_states (B, S_enc, C) and encoder_attention_mask (B, S_enc) for cross-attention;
+        head_mask, cross_attn_head_mask (decoder_layers, decoder_attention_heads); past_key_values: None, the
+        legacy tuple (answered with one), an EncoderDecoderCache or a Cache (updated in place and returned).
+        Returns BaseModelOutputWithPastAndCrossAttentions."""
+        config, n_layers = self.config, len(self.layers)
+        output_attentions, output_hidden_states = output_flags(config, output_attentions, output_hidden_states)
+        use_cache = config.use_cache if use_cache is None else use_cache
+        if use_cache and self.gradient_checkpointing and self.training:
+            logger.warning("`use_cache=True` is incompatible with gradient checkpointing. Setting `use_cache=False`...")
+            use_cache = False
+        cache, legacy = open_cache(past_key_values, use_cache, n_layers, EncoderDecoderCache)
+        seen = 0 if cache is None else cache.seen
+        batch, length = self.check_inputs(input_ids, inputs_embeds, seen)
+        inputs.check_mask(attention_mask, (batch, seen + length), name="decoder attention_mask (batch, past + new)")
+        x = self.embed(input_ids, inputs_embeds, seen)
+
+        prefixes, cross_prefixes = self.prefixes()
+        prefix_length = 0 if prefixes is None else prefixes[0].shape[2]
+        mask, is_causal = causal_mask(attention_mask, length, seen, x.dtype, device=x.device)
+        if is_causal and prefix_length:  # SDPA's is_causal cannot place a prefix: write the mask out
+            mask, is_causal = torch.full((length, length), torch.finfo(x.dtype).min, dtype=x.dtype,
+                                         device=x.device).triu(1)[None, None], False
+        cross_mask = None
+        if encoder_hidden_states is not None:
+            check_states(encoder_hidden_states, batch, config.d_model)
+            inputs.check_mask(encoder_attention_mask, encoder_hidden_states.shape[:2], name="encoder attention_mask")
+            cross_mask = with_prefix(padding_mask(encoder_attention_mask, x.dtype), prefix_length)
+        ctx = DecoderContext(with_prefix(mask, prefix_length), is_causal, encoder_hidden_states, cross_mask, cache)
+        heads = config.decoder_attention_heads
+        per_layer = list(zip(layer_head_masks(head_mask, n_layers, heads, "head_mask", x.dtype),
+                             layer_head_masks(cross_attn_head_mask, n_layers, heads, "cross_attn_head_mask", x.dtype),
+                             prefixes or [None] * n_layers, cross_prefixes or [None] * n_layers))
+        x, hidden_states, weights = run_stack(self, x, (ctx,), per_layer, 0.0 if cache is not None else self.layerdrop,
+                                              output_hidden_states, output_attentions)
+        weights = [w or (None, None) for w in weights]
+        self_attentions = tuple(w[0] for w in weights) if output_attentions else None
+        cross_attentions = tuple(w[1] for w in weights) if output_attentions and encoder_hidden_states is not None else None
+        out = BaseModelOutputWithPastAndCrossAttentions(x, close_cache(cache, legacy, use_cache), hidden_states,
+                                                        self_attentions, cross_attentions)
+        return finish(out, return_dict_of(config, return_dict))
+
+
+class Seq2SeqModel(PreTrainedModel):
+    """The bare encoder-decoder. Subclasses create `shared` (the token embeddings, also both stacks'
+    `embed_tokens`), `encoder` and `decoder`."""
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.shared
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.shared = self.encoder.embed_tokens = self.decoder.embed_tokens = value
+
+    def get_encoder(self) -> nn.Module:
+        return self.encoder
+
+    def get_decoder(self) -> nn.Module:
+        return self.decoder
+
+    def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
+                head_mask=None, decoder_head_mask=None, cross_attn_head_mask=None, encoder_outputs=None,
+                past_key_values=None, inputs_embeds=None, decoder_inputs_embeds=None, use_cache=None,
+                output_attentions=None, output_hidden_states=None, return_dict=None):
+        """Encoder inputs: input_ids (B, S_enc) or inputs_embeds, attention_mask (B, S_enc) (also the
+        cross-attention mask), head_mask; or encoder_outputs (a BaseModelOutput or a tuple) to skip the encoder.
+        Decoder inputs: decoder_input_ids (B, T) or decoder_inputs_embeds (default: input_ids shifted right
+        with decoder_start_token_id), decoder_attention_mask (B, seen + T), decoder_head_mask,
+        cross_attn_head_mask, past_key_values (see `Seq2SeqDecoder.forward`). Returns Seq2SeqModelOutput."""
+        config = self.config
+        if decoder_input_ids is None and decoder_inputs_embeds is None:
+            if input_ids is None:
+                raise ValueError("If no `decoder_input_ids` or `decoder_inputs_embeds` are passed, `input_ids` cannot "
+                                 "be `None`. Please pass either `input_ids` or `decoder_input_ids` or "
+                                 "`decoder_inputs_embeds`.")
+            decoder_input_ids = shift_tokens_right(input_ids, config.pad_token_id, config.decoder_start_token_id)
+        output_attentions, output_hidden_states = output_flags(config, output_attentions, output_hidden_states)
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
+                                           output_hidden_states, return_dict=True)
+        else:
+            encoder_outputs = as_encoder_output(encoder_outputs)
+        dec = self.decoder(decoder_input_ids, decoder_attention_mask, encoder_outputs.last_hidden_state, attention_mask,
+                           decoder_head_mask, cross_attn_head_mask, past_key_values, decoder_inputs_embeds, use_cache,
+                           output_attentions, output_hidden_states, return_dict=True)
+        out = Seq2SeqModelOutput(dec.last_hidden_state, dec.past_key_values, dec.hidden_states, dec.attentions,
+                                 dec.cross_attentions, encoder_outputs.last_hidden_state,
+                                 encoder_outputs.hidden_states, encoder_outputs.attentions)
+        return finish(out, return_dict_of(config, return_dict))
+
+
+def seq2seq_tail(out: Seq2SeqModelOutput) -> tuple:
+    """What every seq2seq head output repeats after its own fields: past_key_values, the decoder's hidden
+    states and attentions, cross_attentions, the encoder's last state, hidden states and attentions."""
+    return tuple(getattr(out, name) for name in SEQ2SEQ_TAIL)
+
+
+class ClassificationHead(nn.Module):
+    """Sentence classification: dropout -> dense -> tanh -> dropout -> out_proj."""
+
+    def __init__(self, input_dim: int, inner_dim: int, num_classes: int, pooler_dropout: float):
+        super().__init__()
+        self.dense = nn.Linear(input_dim, inner_dim)
+        self.dropout = nn.Dropout(p=pooler_dropout)
+        self.out_proj = nn.Linear(inner_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(x)))))
+
+
+def eos_pool(x: torch.Tensor, input_ids: Optional[torch.Tensor], eos_token_id: int) -> torch.Tensor:
+    """x (B, T, C) -> (B, C) at each row's last eos token of input_ids (B, T). As in the reference, every row
+    must hold the same number of eos tokens; at least one."""
+    if input_ids is None:
+        raise ValueError("sequence classification pools the decoder state at the last <eos> of input_ids: pass "
+                         "input_ids (the encoder_outputs alone do not say where it is)")
+    if tuple(input_ids.shape) != tuple(x.shape[:2]):
+        raise ValueError(f"input_ids {tuple(input_ids.shape)} and the decoder states {tuple(x.shape[:2])} must have "
+                         "the same (batch, length) to pool at the last <eos>; leave decoder_input_ids unset")
+    eos = input_ids.eq(eos_token_id).to(x.device)
+    counts = eos.sum(1)
+    if bool((counts != counts[0]).any()):
+        raise ValueError("All examples must have the same number of <eos> tokens.")
+    if not int(counts[0]):
+        raise ValueError(f"input_ids hold no <eos> token (id {eos_token_id}): the classification head reads the "
+                         "decoder state at each row's last <eos> (the tokenizer adds one)")
+    last = x.shape[1] - 1 - eos.flip(1).int().argmax(1)  # (B,)
+    return x[torch.arange(x.shape[0], device=x.device), last]

@@ -81,6 +81,32 @@ def test_model_without_pooler_keeps_its_tuple_place():
     torch.testing.assert_close(out[0], case.expected()["last_hidden_state"], atol=1e-5, rtol=0)
 
 
+def test_default_config_saves_as_the_reference(tmp_path):
+    reference = next(c for c in CASES if c.dir.name == "model").facts["default_config_json"]
+    CanineConfig().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved == {k: v for k, v in reference.items() if k != "transformers_version"}
+    config = CanineConfig()
+    assert (config.hidden_size, config.num_hidden_layers, config.max_position_embeddings, config.num_hash_buckets,
+            config.local_transformer_stride, config.bos_token_id, config.eos_token_id) == (768, 12, 16384, 16384, 128,
+                                                                                           0xE000, 0xE001)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    case = next(c for c in CASES if c.dir.name == "question_answering" and c.call == "positions")
+    grads = []
+    for checkpointing in (False, True):
+        model = CanineForQuestionAnswering.from_pretrained(str(case.checkpoint)).train()
+        torch.manual_seed(0)  # the same dropout masks (recomputation restores the generator's state)
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        model(**case.inputs(), return_dict=True).loss.backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=0, msg=name)
+
+
 TINY = CanineConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=4, intermediate_size=20,
                     max_position_embeddings=32, num_hash_functions=4, num_hash_buckets=24, local_transformer_stride=8)
 

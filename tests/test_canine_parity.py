@@ -7,16 +7,20 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from parity import check_case, check_checkpoint, checkpoints, load_cases, params, training_cases
+from parity import FIXTURES
 from polyformer import (
     CanineConfig,
+    CanineLayer,
     CanineForMultipleChoice,
     CanineForQuestionAnswering,
     CanineForSequenceClassification,
     CanineForTokenClassification,
     CanineModel,
 )
+from polyformer.pt.masks import padding_mask
 
 MODELS = {cls.__name__: cls for cls in (CanineModel, CanineForSequenceClassification, CanineForMultipleChoice,
                                         CanineForTokenClassification, CanineForQuestionAnswering)}
@@ -105,6 +109,27 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=0, msg=name)
+
+
+LAYER = json.loads((FIXTURES / "canine" / "layer" / "layer.json").read_text())
+
+
+@pytest.mark.parametrize("call", sorted(LAYER["calls"]))
+def test_layer_local_attention_options(call):
+    """CanineLayer's window options (wider key windows, key 0 in every window, position 0 seeing every key),
+    which CanineModel does not use, against the reference's layer: output and the first window's weights."""
+    spec, tensors = LAYER["calls"][call], load_file(str(FIXTURES / "canine" / "layer" / "io.safetensors"))
+    layer = CanineLayer(CanineConfig(**LAYER["config"]), **spec["options"]).eval()
+    layer.load_state_dict({k[len("weights."):]: v for k, v in tensors.items() if k.startswith("weights.")})
+    if "raises" in spec:
+        with pytest.raises(ValueError, match="windows"):
+            layer(torch.zeros(1, 13, 16), None, None, False)
+        return
+    x, mask = (tensors[key] for key in spec["inputs"])
+    with torch.no_grad():
+        out, weights = layer(x, padding_mask(mask, x.dtype), None, True)
+    torch.testing.assert_close(out, tensors[spec["outputs"][0]], atol=1e-5, rtol=0)
+    torch.testing.assert_close(weights, tensors[spec["outputs"][1]], atol=1e-5, rtol=0)
 
 
 TINY = CanineConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=4, intermediate_size=20,

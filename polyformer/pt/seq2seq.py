@@ -1,7 +1,7 @@
 """BART-style encoder-decoder machinery in PyTorch, shared by MVP and the BART-like families: post-LayerNorm
 encoder and decoder layers, learned positions with BART's offset of 2, the two stacks with their masks and
-cache, optional prefix keys and values per layer (MVP's prompts, i.e. prefix-tuning), the bare model, and
-the head helpers (label shifting, eos pooling, classification head).
+cache, optional prefix keys and values per layer (MVP's prompts, i.e. prefix-tuning), and the bare model.
+The heads' helpers are in seq2seq_heads.py.
 
 Notation: B batch, T decoder tokens of this forward, S = seen + T decoder keys, S_enc encoder length,
 C width (d_model), H heads, D head dim, P prefix (prompt) length, L layers, V vocabulary.
@@ -23,8 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from ..outputs import (SEQ2SEQ_TAIL, BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions, Seq2SeqModelOutput,
-                       finish)
+from ..outputs import BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions, Seq2SeqModelOutput, finish
 from . import inputs
 from .attention import attend, merge_heads, split_heads
 from .cache import EncoderDecoderCache, close_cache, open_cache
@@ -32,20 +31,11 @@ from .decoder import return_dict_of
 from .layers import activation
 from .masks import causal_mask, padding_mask
 from .modeling import PreTrainedModel
+from .seq2seq_heads import shift_tokens_right
 
 logger = logging.getLogger(__name__)
 
 Prefix = torch.Tensor  # (2, H, P, D): keys [0] and values [1] put before a layer's own
-
-
-def shift_tokens_right(input_ids: torch.Tensor, pad_token_id: Optional[int], decoder_start_token_id: int) -> torch.Tensor:
-    """(B, T) labels -> decoder inputs: the start token, then labels[:, :-1]; -100 becomes the pad id."""
-    if pad_token_id is None:
-        raise ValueError("self.model.config.pad_token_id has to be defined.")
-    shifted = input_ids.new_empty(input_ids.shape)
-    shifted[:, 1:] = input_ids[:, :-1]
-    shifted[:, 0] = decoder_start_token_id
-    return shifted.masked_fill_(shifted == -100, pad_token_id)
 
 
 def with_prefix(mask: Optional[torch.Tensor], prefix_length: int) -> Optional[torch.Tensor]:
@@ -425,42 +415,3 @@ class Seq2SeqModel(PreTrainedModel):
                                  dec.cross_attentions, encoder_outputs.last_hidden_state,
                                  encoder_outputs.hidden_states, encoder_outputs.attentions)
         return finish(out, return_dict_of(config, return_dict))
-
-
-def seq2seq_tail(out: Seq2SeqModelOutput) -> tuple:
-    """What every seq2seq head output repeats after its own fields: past_key_values, the decoder's hidden
-    states and attentions, cross_attentions, the encoder's last state, hidden states and attentions."""
-    return tuple(getattr(out, name) for name in SEQ2SEQ_TAIL)
-
-
-class ClassificationHead(nn.Module):
-    """Sentence classification: dropout -> dense -> tanh -> dropout -> out_proj."""
-
-    def __init__(self, input_dim: int, inner_dim: int, num_classes: int, pooler_dropout: float):
-        super().__init__()
-        self.dense = nn.Linear(input_dim, inner_dim)
-        self.dropout = nn.Dropout(p=pooler_dropout)
-        self.out_proj = nn.Linear(inner_dim, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out_proj(self.dropout(torch.tanh(self.dense(self.dropout(x)))))
-
-
-def eos_pool(x: torch.Tensor, input_ids: Optional[torch.Tensor], eos_token_id: int) -> torch.Tensor:
-    """x (B, T, C) -> (B, C) at each row's last eos token of input_ids (B, T). As in the reference, every row
-    must hold the same number of eos tokens; at least one."""
-    if input_ids is None:
-        raise ValueError("sequence classification pools the decoder state at the last <eos> of input_ids: pass "
-                         "input_ids (the encoder_outputs alone do not say where it is)")
-    if tuple(input_ids.shape) != tuple(x.shape[:2]):
-        raise ValueError(f"input_ids {tuple(input_ids.shape)} and the decoder states {tuple(x.shape[:2])} must have "
-                         "the same (batch, length) to pool at the last <eos>; leave decoder_input_ids unset")
-    eos = input_ids.eq(eos_token_id).to(x.device)
-    counts = eos.sum(1)
-    if bool((counts != counts[0]).any()):
-        raise ValueError("All examples must have the same number of <eos> tokens.")
-    if not int(counts[0]):
-        raise ValueError(f"input_ids hold no <eos> token (id {eos_token_id}): the classification head reads the "
-                         "decoder state at each row's last <eos> (the tokenizer adds one)")
-    last = x.shape[1] - 1 - eos.flip(1).int().argmax(1)  # (B,)
-    return x[torch.arange(x.shape[0], device=x.device), last]

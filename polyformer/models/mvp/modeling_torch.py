@@ -25,8 +25,8 @@ from ...pt.cache import EncoderDecoderCache, StaticCache
 from ...pt.decoder import return_dict_of
 from ...pt.heads import classification_loss, cross_entropy_loss, span_qa_loss
 from ...pt.modeling import PreTrainedModel
-from ...pt.seq2seq import (ClassificationHead, Seq2SeqDecoder, Seq2SeqEncoder, Seq2SeqModel, eos_pool,
-                           seq2seq_tail, shift_tokens_right)
+from ...pt.seq2seq import Seq2SeqDecoder, Seq2SeqEncoder, Seq2SeqModel
+from ...pt.seq2seq_heads import ClassificationHead, eos_pool, seq2seq_tail, shift_tokens_right
 from .configuration import MvpConfig
 
 logger = logging.getLogger(__name__)
@@ -61,9 +61,11 @@ class MvpPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """The base init (normal(0, init_std) weights, zero biases and padding rows, identity LayerNorms),
-        and a zero final_logits_bias."""
+        and a zero final_logits_bias; nothing on the meta device (from_pretrained fills those tensors)."""
+        if any(t.is_meta for t in module.parameters(recurse=False)):
+            return
         super()._init_weights(module)
-        if isinstance(module, MvpForConditionalGeneration):
+        if isinstance(module, MvpForConditionalGeneration) and not module.final_logits_bias.is_meta:
             module.final_logits_bias.zero_()
 
     @property
@@ -99,7 +101,8 @@ class MvpEncoder(MvpPreTrainedModel, Seq2SeqEncoder):
         if use_prompt:
             self.prompt_length = config.prompt_length
             self.self_attn_prompt = MvpPrompt(config, config.encoder_layers, config.encoder_attention_heads)
-        self.post_init()
+        if embed_tokens is None:  # built alone (a model initialises its stacks once, in its own post_init)
+            self.post_init()
 
     def prefixes(self) -> Optional[List[torch.Tensor]]:
         return list(self.self_attn_prompt()) if self.use_prompt else None
@@ -116,7 +119,8 @@ class MvpDecoder(MvpPreTrainedModel, Seq2SeqDecoder):
             self.prompt_length = config.prompt_length
             self.self_attn_prompt = MvpPrompt(config, config.decoder_layers, config.decoder_attention_heads)
             self.cross_attn_prompt = MvpPrompt(config, config.decoder_layers, config.decoder_attention_heads)
-        self.post_init()
+        if embed_tokens is None:
+            self.post_init()
 
     def prefixes(self):
         if not self.use_prompt:

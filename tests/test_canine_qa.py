@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from parity import load_cases
-from polyformer import AutoTokenizer, CanineConfig, CanineForQuestionAnswering, CanineTokenizer
+from polyformer import (AutoModelForQuestionAnswering, AutoTokenizer, CanineConfig, CanineForQuestionAnswering,
+                        CanineTokenizer)
 
 TOK = CanineTokenizer()
 QUESTION, CONTEXT = "Who was Jim Henson?", "Jim Henson was a nice puppet"  # the documentation's example
@@ -60,7 +61,8 @@ def test_tiny_model_answers_are_context_slices():
 
 
 def test_fine_tuned_tiny_model_finds_the_answer(tmp_path):
-    """A few dozen Adam steps on two examples: the loss falls and argmax start/end give the answers."""
+    """A few dozen Adam steps on two examples: the loss falls, and the saved model, loaded back with the Auto
+    classes, answers both through argmax start/end."""
     torch.manual_seed(0)
     config = CanineConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                           max_position_embeddings=64, num_hash_functions=4, num_hash_buckets=128,
@@ -84,7 +86,8 @@ def test_fine_tuned_tiny_model_finds_the_answer(tmp_path):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0]
-    model.eval()
+    model.save_pretrained(tmp_path)
+    model = AutoModelForQuestionAnswering.from_pretrained(tmp_path)  # CanineForQuestionAnswering, in eval mode
     with torch.no_grad():
         out = model(**enc)
     for row, (question, context, expected) in enumerate(examples):

@@ -168,10 +168,8 @@ def step_inputs(decoder_input_ids: torch.LongTensor, past_key_values: Any = None
 def init_cache(model, batch_size: int, max_length: int) -> Any:
     """The decoder's cache for one generate() call: preallocated self-attention buffers
     (L, N, H, max_length, D) and the cross-attention keys / values, computed at the first step."""
-    try:
-        from ..pt.cache import EncoderDecoderCache, StaticCache
-    except ImportError:  # no encoder-decoder cache: the model returns its own each step
-        return None
+    from ..pt.cache import EncoderDecoderCache, StaticCache
+
     config = model.config
     heads = config.decoder_attention_heads
     self_attention = StaticCache(config.decoder_layers, batch_size, heads, config.d_model // heads, max_length,

@@ -119,10 +119,8 @@ class GenerationMixin:
         call and updated in place by the model; None lets the model return its own cache each step."""
         if getattr(self.config, "is_encoder_decoder", False):
             return seq2seq.init_cache(self, batch_size, max_length)
-        try:
-            from ..pt.cache import StaticCache
-        except ImportError:
-            return None
+        from ..pt.cache import StaticCache
+
         config = self.config
         heads = config.num_attention_heads
         return StaticCache(config.num_hidden_layers, batch_size, getattr(config, "num_key_value_heads", None) or heads,

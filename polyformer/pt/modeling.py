@@ -68,8 +68,10 @@ class PreTrainedModel(nn.Module):
 
     # --- init -----------------------------------------------------------------------------------
     def post_init(self) -> None:
-        """Call at the end of a subclass __init__: initialise every weight, then tie."""
-        self.apply(self._init_weights)
+        """Call at the end of a subclass __init__: initialise every weight, then tie. On the meta device
+        (from_pretrained) there is nothing to initialise: loading fills or initialises each tensor."""
+        if not any(p.is_meta for p in self.parameters()):
+            self.apply(self._init_weights)
         self.tie_weights()
 
     @torch.no_grad()

@@ -21,7 +21,7 @@ import torch.nn as nn
 from ...generation.utils import GenerationMixin
 from ...outputs import (CausalLMOutputWithCrossAttentions, Seq2SeqLMOutput, Seq2SeqQuestionAnsweringModelOutput,
                         Seq2SeqSequenceClassifierOutput, finish)
-from ...pt.cache import EncoderDecoderCache, StaticCache
+from ...pt.cache import StaticCache
 from ...pt.decoder import return_dict_of
 from ...pt.heads import classification_loss, cross_entropy_loss, span_qa_loss
 from ...pt.modeling import PreTrainedModel
@@ -242,28 +242,6 @@ class MvpForConditionalGeneration(GenerationMixin, _MvpHead):
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
-
-    def prepare_inputs_for_generation(self, decoder_input_ids, past_key_values=None, attention_mask=None,
-                                      head_mask=None, decoder_head_mask=None, cross_attn_head_mask=None,
-                                      use_cache=None, encoder_outputs=None, **kwargs):
-        """One decoding step: the decoder tokens the cache has not seen, the encoder outputs and mask."""
-        seen = _cached_length(past_key_values)
-        if seen:
-            decoder_input_ids = decoder_input_ids[:, seen if decoder_input_ids.shape[1] > seen else -1:]
-        return {"input_ids": None, "encoder_outputs": encoder_outputs, "past_key_values": past_key_values,
-                "decoder_input_ids": decoder_input_ids, "attention_mask": attention_mask, "head_mask": head_mask,
-                "decoder_head_mask": decoder_head_mask, "cross_attn_head_mask": cross_attn_head_mask,
-                "use_cache": use_cache}
-
-    def _init_generation_cache(self, batch_size: int, max_length: int) -> EncoderDecoderCache:
-        """A static self-attention cache of `max_length` decoder positions; cross entries filled at step one."""
-        return EncoderDecoderCache(_static_cache(self, batch_size, max_length))
-
-    @staticmethod
-    def _reorder_cache(past_key_values, beam_idx: torch.LongTensor):
-        """Legacy tuples: reorder the self-attention entries (cross entries are the same for every beam)."""
-        return tuple(tuple(t.index_select(0, beam_idx.to(t.device)) for t in layer[:2]) + tuple(layer[2:])
-                     for layer in past_key_values)
 
 
 class MvpForSequenceClassification(_MvpHead):

@@ -16,6 +16,7 @@ _EXPORTS: Dict[str, List[str]] = {
     ".configuration": ["PretrainedConfig"],
     ".outputs": [
         "CanineModelOutputWithPooling",
+        "BaseModelOutputWithPooling",
         "ModelOutput", "BaseModelOutput", "MaskedLMOutput", "SequenceClassifierOutput",
         "MultipleChoiceModelOutput", "TokenClassifierOutput", "QuestionAnsweringModelOutput",
         "BaseModelOutputWithPast", "CausalLMOutputWithPast", "SequenceClassifierOutputWithPast",
@@ -62,6 +63,10 @@ _EXPORTS: Dict[str, List[str]] = {
     ".models.mvp.modeling_torch": [
         "MvpPreTrainedModel", "MvpModel", "MvpForConditionalGeneration", "MvpForSequenceClassification",
         "MvpForQuestionAnswering", "MvpForCausalLM",
+    ],
+    ".models.groupvit.configuration": ["GroupViTConfig", "GroupViTTextConfig", "GroupViTVisionConfig"],
+    ".models.groupvit.modeling_torch": [
+        "GroupViTPreTrainedModel", "GroupViTModel", "GroupViTTextModel", "GroupViTVisionModel", "GroupViTModelOutput",
     ],
     ".generation.config": ["GenerationConfig"],
     ".generation.utils": ["GenerationMixin"],

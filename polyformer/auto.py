@@ -32,6 +32,7 @@ FAMILIES = {
     "gptj": Family("GPTJ"),  # the reference's GPT-J repos name GPT2Tokenizer in tokenizer_config.json
     "llama": Family("Llama", tokenizer="LlamaTokenizer"),
     "mvp": Family("Mvp", tokenizer="MvpTokenizer"),
+    "groupvit": Family("GroupViT", tokenizer="CLIPTokenizer"),
 }
 
 

@@ -254,7 +254,11 @@ class PretrainedConfig:
         class_defaults = type(self)().to_dict() if not self.is_composition else {}
         diff = {}
         for key, value in config_dict.items():
-            if (
+            nested = getattr(self, key, None)
+            if isinstance(nested, PretrainedConfig) and isinstance(class_defaults.get(key), dict):
+                # a sub-config (GroupViT's text_config, IDEFICS's vision_config): only what differs, plus its type
+                diff[key] = {**_nested_diff(value, class_defaults[key], nested), "model_type": value["model_type"]}
+            elif (
                 key not in base_defaults
                 or key == "transformers_version"
                 or value != base_defaults[key]
@@ -287,6 +291,24 @@ class PretrainedConfig:
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string(use_diff=False)}"
 
+
+def _nested_diff(values: Dict[str, Any], parent_defaults: Dict[str, Any], config: PretrainedConfig) -> Dict[str, Any]:
+    """The entries of a sub-config's dict that differ from the parent's default sub-config or from the
+    sub-config class's own defaults (4.37's rule), recursing into deeper sub-configs."""
+    own_defaults = type(config)().to_dict()
+    diff = {}
+    for key, value in values.items():
+        nested = getattr(config, key, None)
+        if isinstance(nested, PretrainedConfig) and isinstance(parent_defaults.get(key), dict):
+            inner = _nested_diff(value, parent_defaults[key], nested)
+            if inner:
+                diff[key] = inner
+        elif key not in parent_defaults or value != parent_defaults[key] or value != own_defaults.get(key, _MISSING):
+            diff[key] = value
+    return diff
+
+
+_MISSING = object()
 
 HUB_KWARGS = ("cache_dir", "revision", "local_files_only", "token", "force_download", "subfolder")
 

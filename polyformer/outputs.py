@@ -75,6 +75,18 @@ class BaseModelOutput(ModelOutput):
 
 
 @dataclass
+class BaseModelOutputWithPooling(ModelOutput):
+    """Encoder output with a pooled summary. `last_hidden_state` (B, T, C); `pooler_output` (B, C) (what it
+    pools is the model's: CLIP-style text towers take the end-of-text token, GroupViT's vision tower the mean
+    of its groups); `hidden_states`; `attentions` (for GroupViT's vision tower: the grouping maps)."""
+
+    last_hidden_state: Any = None
+    pooler_output: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
 class CanineModelOutputWithPooling(ModelOutput):
     """CANINE's encoder output. `last_hidden_state` (B, T, C) per character; `pooler_output` (B, C) from
     the deep encoder's first ([CLS]) molecule; `hidden_states`: the input and output of the initial

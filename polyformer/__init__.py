@@ -68,6 +68,11 @@ _EXPORTS: Dict[str, List[str]] = {
     ".models.groupvit.modeling_torch": [
         "GroupViTPreTrainedModel", "GroupViTModel", "GroupViTTextModel", "GroupViTVisionModel", "GroupViTModelOutput",
     ],
+    ".models.idefics.configuration": ["IdeficsConfig", "IdeficsVisionConfig", "IdeficsPerceiverConfig"],
+    ".models.idefics.modeling_torch": [
+        "IdeficsPreTrainedModel", "IdeficsModel", "IdeficsForVisionText2Text", "IdeficsBaseModelOutputWithPast",
+        "IdeficsCausalLMOutputWithPast",
+    ],
     ".generation.config": ["GenerationConfig"],
     ".generation.utils": ["GenerationMixin"],
     ".generation.streamers": ["BaseStreamer", "TextStreamer", "TextIteratorStreamer"],

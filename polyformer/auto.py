@@ -32,6 +32,7 @@ FAMILIES = {
     "gptj": Family("GPTJ"),  # the reference's GPT-J repos name GPT2Tokenizer in tokenizer_config.json
     "llama": Family("Llama", tokenizer="LlamaTokenizer"),
     "mvp": Family("Mvp", tokenizer="MvpTokenizer"),
+    "idefics": Family("Idefics", tokenizer="LlamaTokenizer"),  # 4.37 names only the fast one
     "groupvit": Family("GroupViT", tokenizer="CLIPTokenizer"),
 }
 

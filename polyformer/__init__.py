@@ -29,6 +29,13 @@ _EXPORTS: Dict[str, List[str]] = {
     ".tokenization.special_tokens": ["SpecialTokensMixin"],
     ".tokenization.slow": ["PreTrainedTokenizer"],
     ".tokenization.fast": ["PreTrainedTokenizerFast"],
+    ".image_processing.base": ["BatchFeature", "ImageProcessingMixin", "BaseImageProcessor"],
+    ".image_processing.processor": ["ProcessorMixin"],
+    ".image_processing.clip": ["CLIPImageProcessor"],
+    ".image_processing.idefics": ["IdeficsImageProcessor"],
+    ".models.clip.tokenization": ["CLIPTokenizer", "CLIPTokenizerFast"],
+    ".models.clip.processing": ["CLIPProcessor"],
+    ".models.idefics.processing": ["IdeficsProcessor"],
     ".auto": [
         "AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
         "AutoModelForMultipleChoice", "AutoModelForTokenClassification", "AutoModelForQuestionAnswering",

@@ -1,0 +1,1 @@
+"""CLIP's preprocessing, which GroupViT uses: `CLIPTokenizer` / `CLIPTokenizerFast` and `CLIPProcessor`."""

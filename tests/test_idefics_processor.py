@@ -124,10 +124,17 @@ def test_end_of_utterance_default_from_init(processors):
     base = processors["idefics_processor:base", "fast"]
     on = IdeficsProcessor(base.image_processor, base.tokenizer, add_end_of_utterance_token=True)
     prompt = ["first", "second"]
-    ids = on.tokenizer.convert_ids_to_tokens(on(prompt)["input_ids"][0].tolist())
-    assert "<end_of_utterance>" not in base.tokenizer.convert_ids_to_tokens(base(prompt)["input_ids"][0].tolist())
-    assert "▁second" in ids or "second" in "".join(ids)
-    assert on(prompt)["input_ids"].shape[1] > base(prompt)["input_ids"].shape[1]
+    assert "first<end_of_utterance>second" in on.decode(on(prompt)["input_ids"][0].tolist())
+    assert "<end_of_utterance>" not in base.decode(base(prompt)["input_ids"][0].tolist())
+
+
+def test_end_of_utterance_option_is_saved(processors, tmp_path):
+    base = processors["idefics_processor:base", "fast"]
+    IdeficsProcessor(base.image_processor, base.tokenizer, add_end_of_utterance_token=True).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "processor_config.json").read_text())
+    assert saved == {"add_end_of_utterance_token": True, "processor_class": "IdeficsProcessor"}
+    loaded = IdeficsProcessor.from_pretrained(tmp_path)
+    assert loaded(["first", "second"])["input_ids"].shape[1] > base(["first", "second"])["input_ids"].shape[1]
 
 
 def test_tokenizer_needs_the_image_tokens():

@@ -56,8 +56,9 @@ class IdeficsProcessor(ProcessorMixin):
         image_processor: an IdeficsImageProcessor.
         tokenizer: a LlamaTokenizerFast (or LlamaTokenizer) knowing `<image>` and `<fake_token_around_image>`.
         image_size (224): kept for compatibility; the image processor's `image_size` is used.
-        add_end_of_utterance_token (None): the default of `__call__`'s argument; None means "when the tokenizer's
-            additional special tokens include `<end_of_utterance>`". (4.37 ignores this argument.)
+        add_end_of_utterance_token (None): the default of `__call__`'s argument, saved in processor_config.json when
+            given; None means "when the tokenizer's additional special tokens include `<end_of_utterance>`".
+            (4.37 ignores this argument.)
     """
 
     attributes = ["image_processor", "tokenizer"]
@@ -82,7 +83,8 @@ class IdeficsProcessor(ProcessorMixin):
                                    image_processor.image_size)
         self.tokenizer_was_trained_with_end_of_utterance_token = (
             END_OF_UTTERANCE_TOKEN in tokenizer.special_tokens_map.get("additional_special_tokens", []))
-        self._add_end_of_utterance_token = add_end_of_utterance_token
+        if add_end_of_utterance_token is not None:  # kept (and saved in processor_config.json) only when given
+            self.add_end_of_utterance_token = add_end_of_utterance_token
 
     def __call__(self, prompts, padding=False, truncation=None, max_length: Optional[int] = None,
                  transform: Optional[Callable] = None, add_eos_token: bool = False,
@@ -92,8 +94,10 @@ class IdeficsProcessor(ProcessorMixin):
 
         Args:
             prompts: see the module docstring; a single str is one prompt of one text.
-            padding, truncation, max_length: passed to the tokenizer (rows are then left-padded to the longest;
-                truncation drops the images whose `<image>` token was cut).
+            padding, truncation, max_length: passed to the tokenizer; the rows are then left-padded to the longest,
+                and truncation drops the images whose `<image>` token was cut. Keep padding=False (the default): as
+                in 4.37, the attention mask marks only what the processor pads, so pad tokens the tokenizer adds
+                (padding=True / "max_length") count as text.
             transform: a callable applied to each image instead of the image processor's steps (training).
             add_eos_token (False): end each prompt with the tokenizer's eos token.
             add_end_of_utterance_token (None): put `<end_of_utterance>` between consecutive texts; None: the
@@ -107,7 +111,7 @@ class IdeficsProcessor(ProcessorMixin):
         import torch
 
         if add_end_of_utterance_token is None:
-            add_end_of_utterance_token = self._add_end_of_utterance_token
+            add_end_of_utterance_token = getattr(self, "add_end_of_utterance_token", None)
         if add_end_of_utterance_token is None:
             add_end_of_utterance_token = self.tokenizer_was_trained_with_end_of_utterance_token
         texts, images = [], []

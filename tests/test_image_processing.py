@@ -61,10 +61,8 @@ def test_deviation_still_differs():
     assert case["expected"]["__error__"] == "TypeError" and "__error__" not in expected(case)
 
 
-@pytest.mark.parametrize("name", sorted(DOC["saved"]))
+@pytest.mark.parametrize("name", sorted(name for name in DOC["saved"] if not name.startswith("idefics_processor")))
 def test_saved_files_match_reference(name, built, tmp_path):
-    if name.startswith("idefics_processor"):
-        pytest.skip("tests/test_idefics_processor.py")
     built[name].save_pretrained(tmp_path)
     saved = DOC["saved"][name]
     assert sorted(path.name for path in tmp_path.iterdir()) == saved["files"]

@@ -121,8 +121,8 @@ class IdeficsProcessor(ProcessorMixin):
                 print(f"full_text={text!r}")
             try:
                 images.append(self.image_processor(objects, transform=transform))
-            except (ValueError, TypeError) as err:
-                raise type(err)(f"prompts[{index}]: {err}") from err
+            except (ValueError, TypeError) as err:  # say which prompt held the image
+                raise (TypeError if isinstance(err, TypeError) else ValueError)(f"prompts[{index}]: {err}") from err
             texts.append(text)
 
         encoded = self.tokenizer(text=texts, add_special_tokens=False, padding=padding, truncation=truncation,

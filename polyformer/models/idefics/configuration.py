@@ -129,8 +129,8 @@ class IdeficsConfig(PretrainedConfig):
         self.qk_layer_norms = qk_layer_norms
         self.freeze_vision_layers = freeze_vision_layers
         self.freeze_text_layers = freeze_text_layers
-        self.freeze_text_module_exceptions = list(freeze_text_module_exceptions)
-        self.freeze_vision_module_exceptions = list(freeze_vision_module_exceptions)
+        self.freeze_text_module_exceptions = list(freeze_text_module_exceptions or [])
+        self.freeze_vision_module_exceptions = list(freeze_vision_module_exceptions or [])
         self.freeze_lm_head = freeze_lm_head
         self.use_resampler = use_resampler
         self.perceiver_config = _sub_config(IdeficsPerceiverConfig, perceiver_config, "perceiver_config")

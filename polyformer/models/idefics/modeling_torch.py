@@ -307,7 +307,7 @@ class IdeficsForVisionText2Text(GenerationMixin, IdeficsPreTrainedModel):
         >>> from polyformer import IdeficsForVisionText2Text, IdeficsProcessor  # doctest: +SKIP
         >>> model = IdeficsForVisionText2Text.from_pretrained("HuggingFaceM4/idefics-9b")  # doctest: +SKIP
         >>> processor = IdeficsProcessor.from_pretrained("HuggingFaceM4/idefics-9b")  # doctest: +SKIP
-        >>> inputs = processor([["User:", image, "What is in the picture?\\nAssistant:"]], return_tensors="pt")
+        >>> inputs = processor([["User:", image, "What is in the picture?\\nAssistant:"]])  # doctest: +SKIP
         >>> ids = model.generate(**inputs, max_new_tokens=20)  # doctest: +SKIP
     """
 

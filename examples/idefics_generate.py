@@ -3,15 +3,16 @@
     python examples/idefics_generate.py [--model FOLDER] [--image PATH] [--question "..."]
                                         [--max-new-tokens 16] [--num-beams 1]
 
-The prompt is  User: <image> <question>\\nAssistant:  — the image stands in the text as
-<fake_token_around_image><image><fake_token_around_image>, its pixels are resized and normalised, and
-image_attention_mask lets the tokens after it see it. IdeficsForVisionText2Text.generate() encodes the image
-once and continues the text (the image tokens are banned from the answer with bad_words_ids).
+IdeficsProcessor turns the prompt  ["User:", image, "<question>\\nAssistant:"]  into input_ids (the image
+stands in the text as <fake_token_around_image><image><fake_token_around_image>), attention_mask,
+pixel_values (resized and normalised) and image_attention_mask (the tokens after the image see it).
+IdeficsForVisionText2Text.generate() encodes the image once and continues the text; the image tokens are
+banned from the answer with bad_words_ids.
 
 Without --model a tiny random IDEFICS is made, with the 1000-piece Llama tokenizer of polyformer's tests plus
 IDEFICS's two image tokens as the additional vocabulary: its answer is random words, what it shows is the
-plumbing. For a real answer pass a folder holding an IDEFICS checkpoint and its tokenizer (e.g. a download of
-HuggingFaceM4/idefics-9b-instruct).
+plumbing. For a real answer pass a folder holding an IDEFICS checkpoint and its processor files (e.g. a
+download of HuggingFaceM4/idefics-9b-instruct).
 """
 
 from __future__ import annotations
@@ -19,24 +20,23 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from polyformer import IdeficsConfig, IdeficsForVisionText2Text, LlamaTokenizerFast
+from polyformer import (IdeficsConfig, IdeficsForVisionText2Text, IdeficsImageProcessor, IdeficsProcessor,
+                        LlamaTokenizerFast)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_TOKENIZER = ROOT / "tests" / "fixtures" / "tokenizers" / "llama"  # tokenizer.model + tokenizer.json
 TINY_DIR = Path(tempfile.gettempdir()) / "polyformer-idefics-tiny"
 FAKE, IMAGE = "<fake_token_around_image>", "<image>"
-MEAN, STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]  # IDEFICS's (OpenAI CLIP's)
 
 
 def make_tiny(folder: Path, seed: int = 0) -> None:
     """Save a randomly initialised IDEFICS (2 text layers of width 64, a 2-layer vision tower on 32x32 images
-    of 8x8 patches, a perceiver of 4 latents) and its tokenizer into `folder`."""
+    of 8x8 patches, a perceiver of 4 latents) and its processor (tokenizer, image processor) into `folder`."""
     tokenizer = LlamaTokenizerFast(vocab_file=str(TEST_TOKENIZER / "tokenizer.model"),
                                    tokenizer_file=str(TEST_TOKENIZER / "tokenizer.json"), legacy=True)
     base_vocab = len(tokenizer)
@@ -49,7 +49,7 @@ def make_tiny(folder: Path, seed: int = 0) -> None:
         perceiver_config=dict(resampler_n_latents=4, resampler_depth=1, resampler_n_heads=4, resampler_head_dim=8))
     torch.manual_seed(seed)
     IdeficsForVisionText2Text(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    IdeficsProcessor(IdeficsImageProcessor(image_size=config.vision_config.image_size), tokenizer).save_pretrained(folder)
 
 
 def draw_image() -> Image.Image:
@@ -61,26 +61,9 @@ def draw_image() -> Image.Image:
     return image
 
 
-def build_inputs(tokenizer, image: Image.Image, question: str, image_size: int) -> Dict[str, torch.Tensor]:
-    """The model inputs for one prompt, built by hand as IdeficsProcessor builds them (polyformer's processor
-    is being written alongside; with it this is `processor([["User:", image, question + "\\nAssistant:"]])`):
-    <s> first, the image as fake/image/fake tokens, pixels resized (bicubic) to image_size, scaled to [0, 1]
-    and normalised, and image_attention_mask[0, t, 0] = 1 from the <image> token on."""
-    text = f"{tokenizer.bos_token}User:{FAKE}{IMAGE}{FAKE}{question}\nAssistant:"
-    encoded = tokenizer(text, add_special_tokens=False, return_tensors="pt")
-    ids = encoded["input_ids"]  # (1, T)
-    image_id = tokenizer.convert_tokens_to_ids(IMAGE)
-    seen = (ids == image_id).long().cumsum(-1) > 0  # (1, T): at or after the image
-    pixels = np.asarray(image.convert("RGB").resize((image_size, image_size), Image.BICUBIC), dtype=np.float32) / 255
-    pixels = (pixels - np.array(MEAN, dtype=np.float32)) / np.array(STD, dtype=np.float32)  # (H, W, 3)
-    return {"input_ids": ids, "attention_mask": encoded["attention_mask"],
-            "pixel_values": torch.from_numpy(pixels).permute(2, 0, 1)[None, None],  # (1, 1, 3, H, W)
-            "image_attention_mask": seen.long()[..., None]}  # (1, T, 1)
-
-
 def main(argv: Optional[List[str]] = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="folder with an IDEFICS checkpoint and its tokenizer")
+    parser.add_argument("--model", help="folder with an IDEFICS checkpoint and its processor files")
     parser.add_argument("--image", help="image file (default: a drawn picture)")
     parser.add_argument("--question", default="What is in the picture?")
     parser.add_argument("--max-new-tokens", type=int, default=16)
@@ -89,12 +72,13 @@ def main(argv: Optional[List[str]] = None) -> str:
     args = parser.parse_args(argv)
 
     folder = Path(args.model) if args.model else args.tiny_dir
-    if not args.model and not (folder / "model.safetensors").exists():
+    if not args.model and not all((folder / name).exists() for name in ("model.safetensors", "tokenizer.json")):
         make_tiny(folder)
     model = IdeficsForVisionText2Text.from_pretrained(folder).eval()
-    tokenizer = LlamaTokenizerFast.from_pretrained(folder)
+    processor = IdeficsProcessor.from_pretrained(folder)
     image = Image.open(args.image) if args.image else draw_image()
-    inputs = build_inputs(tokenizer, image, args.question, model.config.vision_config.image_size)
+    inputs = processor([["User:", image, f"{args.question}\nAssistant:"]], return_tensors="pt")
+    tokenizer = processor.tokenizer
     banned = [[tokenizer.convert_tokens_to_ids(token)] for token in (FAKE, IMAGE)]
     ids = model.generate(**inputs, max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
                          bad_words_ids=banned, pad_token_id=tokenizer.pad_token_id)

@@ -1,6 +1,6 @@
 """The IDEFICS example (examples/idefics_generate.py) runs end to end on a tiny random model, offline: a prompt
-with an image, answered by generate() — greedy equal to a step-by-step loop on forward(), beams, the image
-tokens banned, the image read through the vision tower once."""
+with an image, through IdeficsProcessor, answered by generate() — greedy equal to a step-by-step loop on
+forward(), beams, the image tokens banned, the image read through the vision tower once."""
 
 import sys
 from pathlib import Path
@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import idefics_generate as example  # noqa: E402
-from polyformer import IdeficsForVisionText2Text, LlamaTokenizerFast  # noqa: E402
+from polyformer import IdeficsForVisionText2Text, IdeficsProcessor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,10 @@ def test_answers_the_prompt_with_greedy_generate(tiny, capsys):
     assert out.startswith("User: <image> What is in the picture?\nAssistant: ") and out.rstrip("\n").endswith(answer)
 
     model = IdeficsForVisionText2Text.from_pretrained(tiny).eval()
-    tokenizer = LlamaTokenizerFast.from_pretrained(tiny)
-    inputs = example.build_inputs(tokenizer, example.draw_image(), "What is in the picture?", 32)
+    processor = IdeficsProcessor.from_pretrained(tiny)
+    tokenizer = processor.tokenizer
+    inputs = processor([["User:", example.draw_image(), "What is in the picture?\nAssistant:"]])
+    assert inputs["pixel_values"].shape == (1, 1, 3, 32, 32)
     image_ids = [tokenizer.convert_tokens_to_ids(t) for t in (example.FAKE, example.IMAGE)]
     assert image_ids == [model.config.vocab_size, model.config.vocab_size + 1]  # the additional vocabulary
     ids, image_mask = inputs["input_ids"], inputs["image_attention_mask"]
@@ -42,8 +44,7 @@ def test_answers_the_prompt_with_greedy_generate(tiny, capsys):
 
 def test_beams_and_the_image_is_encoded_once(tiny):
     model = IdeficsForVisionText2Text.from_pretrained(tiny).eval()
-    tokenizer = LlamaTokenizerFast.from_pretrained(tiny)
-    inputs = example.build_inputs(tokenizer, example.draw_image(), "Describe it.", 32)
+    inputs = IdeficsProcessor.from_pretrained(tiny)([["User:", example.draw_image(), "Describe it.\nAssistant:"]])
     runs = []
     hook = model.model.vision_model.register_forward_hook(lambda *_: runs.append(1))
     try:

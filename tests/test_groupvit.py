@@ -102,6 +102,12 @@ def test_fresh_models_and_configs():
     assert out.segmentation_logits.shape == (1, 1, 32, 32) and out.image_embeds.norm().item() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="num_output_groups"):
         GroupViTVisionModel(GroupViTVisionConfig(depths=[1, 1], num_group_tokens=[4, 2], num_output_groups=[3, 2]))
+    flat = GroupViTConfig(vision_config={"depths": [1], "num_group_tokens": [0], "num_output_groups": [0],
+                                         "hidden_size": 32, "num_attention_heads": 2, "image_size": 32},
+                          text_config={"num_hidden_layers": 1}, projection_intermediate_dim=16)
+    with pytest.raises(ValueError, match="output_segmentation needs a grouping stage"):
+        GroupViTModel(flat).eval()(input_ids=torch.tensor([[1, 2]]), pixel_values=torch.randn(1, 3, 32, 32),
+                                   output_segmentation=True)
     with pytest.raises(ValueError, match="config.text_config is expected"):
         bad = GroupViTConfig()
         bad.text_config = GroupViTVisionConfig()

@@ -42,8 +42,8 @@ def gumbel_hard_softmax(logits: torch.Tensor, dim: int) -> torch.Tensor:
     """`hard_softmax` of logits + Gumbel(0, 1) noise (temperature 1), drawn from the generator as
     torch.distributions.Gumbel draws it, so a seeded run repeats the reference's."""
     info = torch.finfo(logits.dtype)
-    low, high = torch.tensor(info.tiny, dtype=logits.dtype), torch.tensor(1 - info.eps, dtype=logits.dtype)
-    uniform = low + torch.rand(logits.shape, dtype=logits.dtype, device=logits.device) * (high - low).to(logits.device)
+    low, high = (torch.tensor(v, dtype=logits.dtype, device=logits.device) for v in (info.tiny, 1 - info.eps))
+    uniform = low + torch.rand(logits.shape, dtype=logits.dtype, device=logits.device) * (high - low)
     return hard_softmax(logits - torch.log(-torch.log(uniform)), dim)
 
 
@@ -282,6 +282,9 @@ def resize_attention_map(attentions: torch.Tensor, height: int, width: int) -> t
 def grouping_from_attentions(attentions: Tuple[torch.Tensor, ...], size: Tuple[int, int]) -> torch.Tensor:
     """The stages' soft assignments (B, O_i, L_i) chained from the patches to the final groups and spread
     over the image: (B, O_last, height, width). No gradient, as in the reference."""
+    if not attentions:
+        raise ValueError("output_segmentation needs a grouping stage (num_group_tokens > 0 somewhere); this vision "
+                         "tower has none")
     assign = attentions[0].transpose(1, 2).contiguous()  # (B, P, O_1)
     for stage in attentions[1:]:
         assign = assign @ stage.transpose(1, 2).contiguous()  # (B, P, O_i)

@@ -10,9 +10,10 @@ L tokens per image (1 + patches, or the perceiver's latents), E the vision width
                  Llama decoder layer i
               -> norm -> [lm_head]
 
-The stack (cache, masks, rotary tables) is `pt.decoder.DecoderModel`; its decoder layers are Llama's, and
-`run_blocks` slots the gated cross-attention layers (layers.py) between them. Module attributes are the reference's
-checkpoint keys (model.layers.0.self_attn.q_proj, model.gated_cross_attn_layers.0.alpha_dense, ...).
+The stack (cache, masks, rotary tables) is `pt.decoder.DecoderModel` with Llama's module names (`LlamaStack`); its
+decoder layers are Llama's, and `run_blocks` slots the gated cross-attention layers (layers.py) between them.
+Module attributes are the reference's checkpoint keys (model.layers.0.self_attn.q_proj,
+model.gated_cross_attn_layers.0.alpha_dense, ...).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from ...generation.utils import GenerationMixin
 from ...outputs import ModelOutput, finish
 from ...pt import inputs
 from ...pt.cache import StaticCache
-from ...pt.decoder import DecoderModel, DecoderStep, return_dict_of
+from ...pt.decoder import DecoderStep, return_dict_of
 from ...pt.heads import causal_lm_loss, cross_entropy_loss
 from ...pt.layers import run_layers
 from ...pt.modeling import PreTrainedModel
 from ...pt.rotary import Rotary
-from ..llama.modeling_torch import LlamaRMSNorm
+from ..llama.modeling_torch import LlamaRMSNorm, LlamaStack
 from .configuration import IdeficsConfig
 from .images import IMAGE_INPUTS, check_image_embeddings, check_pixel_values, image_context, image_rows
 from .layers import (IdeficsDecoderLayer, IdeficsDecoupledEmbedding, IdeficsDecoupledLinear,
@@ -102,7 +103,7 @@ class IdeficsPreTrainedModel(PreTrainedModel):
 # Models
 
 
-class IdeficsModel(IdeficsPreTrainedModel, DecoderModel):
+class IdeficsModel(IdeficsPreTrainedModel, LlamaStack):
     """The bare IDEFICS decoder: images and tokens in, last_hidden_state (B, T, C) out (plus past_key_values,
     hidden states, attentions and image_hidden_states).
 
@@ -165,24 +166,7 @@ class IdeficsModel(IdeficsPreTrainedModel, DecoderModel):
     def freeze_vision_layers(self, module_exceptions=()) -> None:
         freeze_model(self.vision_model, module_exceptions=module_exceptions)
 
-    # --- DecoderModel -------------------------------------------------------------------------------
-    @property
-    def blocks(self) -> nn.ModuleList:
-        return self.layers
-
-    @property
-    def final_norm(self) -> nn.Module:
-        return self.norm
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embed_tokens = value
-
-    def embed(self, input_ids, inputs_embeds, token_type_ids=None) -> torch.Tensor:
-        return self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
-
+    # --- DecoderModel (blocks, final_norm, embed, input embeddings: LlamaStack's) ---------------------
     def mask_options(self, dtype: torch.dtype, output_attentions: bool) -> dict:
         # 4.37 always runs IDEFICS's attention with SDPA, whose mask lets left padding attend to every key
         return {"unmask_unattended": True}

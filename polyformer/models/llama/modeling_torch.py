@@ -117,7 +117,29 @@ class LlamaPreTrainedModel(PreTrainedModel):
             super()._init_weights(module)
 
 
-class LlamaModel(LlamaPreTrainedModel, DecoderModel):
+class LlamaStack(DecoderModel):
+    """`DecoderModel`'s hooks for Llama's module names (embed_tokens -> layers -> norm), shared by every
+    decoder built that way (Llama, IDEFICS)."""
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.layers
+
+    @property
+    def final_norm(self) -> nn.Module:
+        return self.norm
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    def embed(self, input_ids, inputs_embeds, token_type_ids=None) -> torch.Tensor:
+        return self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
+
+
+class LlamaModel(LlamaPreTrainedModel, LlamaStack):
     """The bare decoder: embed_tokens -> layers -> norm. Returns last_hidden_state (B, T, C),
     past_key_values, hidden states, attentions.
 
@@ -140,23 +162,6 @@ class LlamaModel(LlamaPreTrainedModel, DecoderModel):
         self.rotary = Rotary(config.hidden_size // config.num_attention_heads, base=config.rope_theta, layout="half",
                              scaling=config.rope_scaling, max_positions=config.max_position_embeddings)
         self.post_init()
-
-    @property
-    def blocks(self) -> nn.ModuleList:
-        return self.layers
-
-    @property
-    def final_norm(self) -> nn.Module:
-        return self.norm
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embed_tokens = value
-
-    def embed(self, input_ids, inputs_embeds, token_type_ids=None) -> torch.Tensor:
-        return self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
 
     def mask_options(self, dtype: torch.dtype, output_attentions: bool) -> dict:
         # 4.37's SDPA path lets query rows that see only padding attend to every key

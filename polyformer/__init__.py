@@ -47,6 +47,15 @@ _EXPORTS: Dict[str, List[str]] = {
         "DistilBertPreTrainedModel", "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
         "DistilBertForMultipleChoice", "DistilBertForTokenClassification", "DistilBertForQuestionAnswering",
     ],
+    ".models.distilbert.modeling_tf": [
+        "TFDistilBertPreTrainedModel", "TFDistilBertModel", "TFDistilBertForMaskedLM",
+        "TFDistilBertForSequenceClassification", "TFDistilBertForMultipleChoice", "TFDistilBertForTokenClassification",
+        "TFDistilBertForQuestionAnswering",
+    ],
+    ".tf.auto": [
+        "TFAutoModel", "TFAutoModelForMaskedLM", "TFAutoModelForSequenceClassification", "TFAutoModelForMultipleChoice",
+        "TFAutoModelForTokenClassification", "TFAutoModelForQuestionAnswering", "TFAutoModelForCausalLM",
+    ],
     ".models.canine.configuration": ["CanineConfig"],
     ".models.canine.tokenization": ["CanineTokenizer"],
     ".models.canine.modeling_torch": [

@@ -7,6 +7,8 @@ joins neighbouring symbols by the merges file's ranks until no ranked pair is le
 
 - `BPE`: the merge loop with its cache (CLIP's "</w>" BPE can call `merge` on its own symbols);
 - `read_vocab_json` / `read_merges` / `write_vocab_and_merges`: vocab.json and merges.txt;
+- `BPEVocabulary`, `check_vocab_files`: the vocabulary half of the slow BPE tokenizers (CLIP's too);
+- `DoubleSeparatorLayout`: the `<s> A </s></s> B </s>` special tokens (BART's, CLIP's);
 - `ByteLevelBPETokenizer` / `ByteLevelBPETokenizerFast`: slow and fast bases of the model tokenizers;
 - `byte_level_backend`: the equivalent `tokenizers` pipeline, built from vocab.json + merges.txt.
 """
@@ -178,7 +180,64 @@ def set_component_option(backend, component: str, module, **wanted) -> None:
     setattr(backend, component, getattr(module, kind)(**{**state, **wanted}))
 
 
-class ByteLevelBPETokenizer(PreTrainedTokenizer):
+def check_vocab_files(tokenizer: str, **paths: Optional[str]) -> None:
+    """Fail, naming the argument, when a vocab.json / merges.txt path given to `tokenizer` is not a file."""
+    for name, path in paths.items():
+        if path is None or not os.path.isfile(path):
+            raise ValueError(f"{name}: no file at {path!r}; pass the paths of vocab.json and merges.txt, or load a "
+                             f"saved tokenizer with {tokenizer}.from_pretrained(folder or Hub id)")
+
+
+class BPEVocabulary:
+    """The vocabulary of a slow BPE tokenizer (byte-level BPE, CLIP's): `encoder` (vocab.json, token -> id),
+    `decoder` (id -> token) and `_merger` (the `BPE` of the merges), set by `_read_vocabulary`."""
+
+    def _read_vocabulary(self, vocab_file: str, merges: List[Tuple[str, str]]) -> None:
+        self.encoder = read_vocab_json(vocab_file)
+        self.decoder = {index: token for token, index in self.encoder.items()}
+        self._merger = BPE(merges)
+
+    @property
+    def bpe_ranks(self) -> Dict[Tuple[str, str], int]:
+        return self._merger.ranks
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.encoder)
+
+    def get_vocab(self) -> Dict[str, int]:
+        return dict(self.encoder, **self.added_tokens_encoder)
+
+    def _convert_token_to_id(self, token: str) -> int:
+        return self.encoder.get(token, self.encoder.get(self.unk_token))
+
+    def _convert_id_to_token(self, index: int) -> Optional[str]:
+        return self.decoder.get(index)
+
+
+class DoubleSeparatorLayout:
+    """`<s> A </s>` and `<s> A </s></s> B </s>` (BART's, CLIP's), token types all 0; for slow and fast
+    tokenizers. `layout_tokens` names the ids of `<s>` and `</s>`: cls / sep (BART), bos / eos (CLIP)."""
+
+    layout_tokens = ("cls_token_id", "sep_token_id")
+
+    def build_inputs_with_special_tokens(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None):
+        start, end = (getattr(self, name) for name in self.layout_tokens)
+        ids = [start] + token_ids_0 + [end]
+        return ids if token_ids_1 is None else ids + [end] + token_ids_1 + [end]
+
+    def create_token_type_ids_from_sequences(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None):
+        return [0] * len(self.build_inputs_with_special_tokens(token_ids_0, token_ids_1))
+
+    def get_special_tokens_mask(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None,
+                                already_has_special_tokens: bool = False) -> List[int]:
+        if already_has_special_tokens:
+            return super().get_special_tokens_mask(token_ids_0, token_ids_1, already_has_special_tokens=True)
+        mask = [1] + [0] * len(token_ids_0) + [1]
+        return mask if token_ids_1 is None else mask + [1] + [0] * len(token_ids_1) + [1]
+
+
+class ByteLevelBPETokenizer(BPEVocabulary, PreTrainedTokenizer):
     """Pure-Python byte-level BPE tokenizer (vocab.json + merges.txt).
 
     Args:
@@ -195,28 +254,17 @@ class ByteLevelBPETokenizer(PreTrainedTokenizer):
 
     def __init__(self, vocab_file: str, merges_file: str, errors: str = "replace", add_prefix_space: bool = False,
                  **kwargs):
-        for name, path in (("vocab_file", vocab_file), ("merges_file", merges_file)):
-            if path is None or not os.path.isfile(path):
-                raise ValueError(f"{name}: no file at {path!r}; pass the paths of vocab.json and merges.txt, or "
-                                 f"load a saved tokenizer with {type(self).__name__}.from_pretrained(folder or Hub id)")
-        self.encoder = read_vocab_json(vocab_file)
-        self.decoder = {index: token for token, index in self.encoder.items()}
-        self.bpe = BPE(read_merges(merges_file))
+        check_vocab_files(type(self).__name__, vocab_file=vocab_file, merges_file=merges_file)
+        self._read_vocabulary(vocab_file, read_merges(merges_file))
         self.errors = errors
         self.add_prefix_space = add_prefix_space
         self.pattern = regex.compile(GPT2_PATTERN)
         super().__init__(errors=errors, add_prefix_space=add_prefix_space, **kwargs)
 
     @property
-    def bpe_ranks(self) -> Dict[Tuple[str, str], int]:
-        return self.bpe.ranks
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.encoder)
-
-    def get_vocab(self) -> Dict[str, int]:
-        return dict(self.encoder, **self.added_tokens_encoder)
+    def bpe(self) -> BPE:
+        """The merges and the merge loop."""
+        return self._merger
 
     def prepare_for_tokenization(self, text: str, is_split_into_words: bool = False, **kwargs):
         if kwargs.pop("add_prefix_space", self.add_prefix_space) or is_split_into_words:
@@ -228,12 +276,6 @@ class ByteLevelBPETokenizer(PreTrainedTokenizer):
         for word in self.pattern.findall(text):
             tokens.extend(self.bpe.merge(to_byte_chars(word)))
         return tokens
-
-    def _convert_token_to_id(self, token: str) -> int:
-        return self.encoder.get(token, self.encoder.get(self.unk_token))
-
-    def _convert_id_to_token(self, index: int) -> Optional[str]:
-        return self.decoder.get(index)
 
     def convert_tokens_to_string(self, tokens: List[str]) -> str:
         return from_byte_chars("".join(tokens), self.errors)

@@ -27,7 +27,8 @@ from typing import Dict, List, Optional, Tuple
 
 import regex
 
-from ...tokenization.bpe import BPE, from_byte_chars, read_vocab_json, to_byte_chars, write_vocab_and_merges
+from ...tokenization.bpe import (BPEVocabulary, DoubleSeparatorLayout, check_vocab_files, from_byte_chars,
+                                 read_vocab_json, to_byte_chars, write_vocab_and_merges)
 from ...tokenization.encoding import AddedToken
 from ...tokenization.fast import PreTrainedTokenizerFast
 from ...tokenization.slow import PreTrainedTokenizer
@@ -75,36 +76,17 @@ def clip_backend(vocab: Dict[str, int], merges: List[Tuple[str, str]], unk_token
     return backend
 
 
-class _ClipLayout:
-    """`<|startoftext|> A <|endoftext|>` (+ `<|endoftext|> B <|endoftext|>`), token types all 0."""
-
-    def build_inputs_with_special_tokens(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None):
-        first = [self.bos_token_id] + token_ids_0 + [self.eos_token_id]
-        return first if token_ids_1 is None else first + [self.eos_token_id] + token_ids_1 + [self.eos_token_id]
-
-    def get_special_tokens_mask(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None,
-                                already_has_special_tokens: bool = False) -> List[int]:
-        if already_has_special_tokens:
-            return super().get_special_tokens_mask(token_ids_0, token_ids_1, already_has_special_tokens=True)
-        mask = [1] + [0] * len(token_ids_0) + [1]
-        return mask if token_ids_1 is None else mask + [1] + [0] * len(token_ids_1) + [1]
-
-    def create_token_type_ids_from_sequences(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None):
-        return [0] * len(self.build_inputs_with_special_tokens(token_ids_0, token_ids_1))
-
-
-def _check_files(cls_name: str, **paths: Optional[str]) -> None:
-    for name, path in paths.items():
-        if path is None or not os.path.isfile(path):
-            raise ValueError(f"{name}: no file at {path!r}; pass the paths of vocab.json and merges.txt, or load a "
-                             f"saved tokenizer with {cls_name}.from_pretrained(folder or Hub id)")
-
-
 def _fixed_token(token):
     return AddedToken(token, lstrip=False, rstrip=False) if isinstance(token, str) else token
 
 
-class CLIPTokenizer(_ClipLayout, PreTrainedTokenizer):
+class _ClipLayout(DoubleSeparatorLayout):
+    """`<|startoftext|> A <|endoftext|>` (+ `<|endoftext|> B <|endoftext|>`), token types all 0."""
+
+    layout_tokens = ("bos_token_id", "eos_token_id")
+
+
+class CLIPTokenizer(_ClipLayout, BPEVocabulary, PreTrainedTokenizer):
     """CLIP's pure-Python tokenizer.
 
     Args:
@@ -120,31 +102,18 @@ class CLIPTokenizer(_ClipLayout, PreTrainedTokenizer):
 
     def __init__(self, vocab_file: str, merges_file: str, errors: str = "replace", unk_token=EOT, bos_token=SOT,
                  eos_token=EOT, pad_token=EOT, **kwargs):
-        _check_files(type(self).__name__, vocab_file=vocab_file, merges_file=merges_file)
+        check_vocab_files(type(self).__name__, vocab_file=vocab_file, merges_file=merges_file)
         try:
             import ftfy
         except ImportError:
             ftfy = None
         self.fix_text = ftfy.fix_text if ftfy is not None else None
         self.nlp = BasicTokenizer(strip_accents=False, do_split_on_punc=False)
-        self.encoder = read_vocab_json(vocab_file)
-        self.decoder = {index: token for token, index in self.encoder.items()}
+        self._read_vocabulary(vocab_file, read_clip_merges(merges_file))
         self.errors = errors
-        self._merger = BPE(read_clip_merges(merges_file))
         self.pattern = regex.compile(CLIP_PATTERN, regex.IGNORECASE)
         super().__init__(errors=errors, unk_token=_fixed_token(unk_token), bos_token=_fixed_token(bos_token),
                          eos_token=_fixed_token(eos_token), pad_token=pad_token, **kwargs)
-
-    @property
-    def bpe_ranks(self) -> Dict[Tuple[str, str], int]:
-        return self._merger.ranks
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.encoder)
-
-    def get_vocab(self) -> Dict[str, int]:
-        return dict(self.encoder, **self.added_tokens_encoder)
 
     def _word_symbols(self, word: str) -> Tuple[str, ...]:
         """The BPE symbols of one word (already in byte characters); "</w>" ends its last symbol."""
@@ -167,12 +136,6 @@ class CLIPTokenizer(_ClipLayout, PreTrainedTokenizer):
         for word in self.pattern.findall(self.clean_text(text)):
             tokens.extend(self._word_symbols(to_byte_chars(word)))
         return tokens
-
-    def _convert_token_to_id(self, token: str) -> int:
-        return self.encoder.get(token, self.encoder.get(self.unk_token))
-
-    def _convert_id_to_token(self, index: int) -> Optional[str]:
-        return self.decoder.get(index)
 
     def convert_tokens_to_string(self, tokens: List[str]) -> str:
         return from_byte_chars("".join(tokens), self.errors).replace(END_OF_WORD, " ").strip()
@@ -210,7 +173,7 @@ class CLIPTokenizerFast(_ClipLayout, PreTrainedTokenizerFast):
 
     def _backend_from_vocab(self, vocab_file: Optional[str] = None, merges_file: Optional[str] = None, *,
                             unk_token=EOT, bos_token=SOT, eos_token=EOT, **kwargs):
-        _check_files(type(self).__name__, vocab_file=vocab_file, merges_file=merges_file)
+        check_vocab_files(type(self).__name__, vocab_file=vocab_file, merges_file=merges_file)
         vocab = read_vocab_json(vocab_file)
 
         def special(token) -> Tuple[str, int]:  # a token missing from vocab.json will be added next

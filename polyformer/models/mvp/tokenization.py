@@ -11,9 +11,10 @@ the first word's ids (`add_prefix_space=True` adds one):
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
-from ...tokenization.bpe import ByteLevelBPETokenizer, ByteLevelBPETokenizerFast, read_vocab_json, set_component_option
+from ...tokenization.bpe import (ByteLevelBPETokenizer, ByteLevelBPETokenizerFast, DoubleSeparatorLayout,
+                                 read_vocab_json, set_component_option)
 from ...tokenization.encoding import AddedToken
 from ...tokenization.special_tokens import special_token
 
@@ -24,25 +25,7 @@ def _mask(token):
     return AddedToken(token, lstrip=True, rstrip=False, special=True) if isinstance(token, str) else token
 
 
-class _BartLayout:
-    """`<s> A </s>` and `<s> A </s></s> B </s>`, token types all 0 (both tokenizers)."""
-
-    def build_inputs_with_special_tokens(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None):
-        ids = [self.cls_token_id] + token_ids_0 + [self.sep_token_id]
-        return ids if token_ids_1 is None else ids + [self.sep_token_id] + token_ids_1 + [self.sep_token_id]
-
-    def create_token_type_ids_from_sequences(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None):
-        return [0] * len(self.build_inputs_with_special_tokens(token_ids_0, token_ids_1))
-
-    def get_special_tokens_mask(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None,
-                                already_has_special_tokens: bool = False) -> List[int]:
-        if already_has_special_tokens:
-            return super().get_special_tokens_mask(token_ids_0, token_ids_1, already_has_special_tokens=True)
-        mask = [1] + [0] * len(token_ids_0) + [1]
-        return mask if token_ids_1 is None else mask + [1] + [0] * len(token_ids_1) + [1]
-
-
-class MvpTokenizer(_BartLayout, ByteLevelBPETokenizer):
+class MvpTokenizer(DoubleSeparatorLayout, ByteLevelBPETokenizer):
     """MVP's pure-Python tokenizer (vocab.json + merges.txt; see `ByteLevelBPETokenizer` for `errors`).
 
     Args:
@@ -69,7 +52,7 @@ class MvpTokenizer(_BartLayout, ByteLevelBPETokenizer):
         return text, kwargs
 
 
-class MvpTokenizerFast(_BartLayout, ByteLevelBPETokenizerFast):
+class MvpTokenizerFast(DoubleSeparatorLayout, ByteLevelBPETokenizerFast):
     """MVP's fast tokenizer (same ids as `MvpTokenizer`).
 
     Args:

@@ -70,6 +70,10 @@ _EXPORTS: Dict[str, List[str]] = {
     ".models.gptj.modeling_torch": [
         "GPTJPreTrainedModel", "GPTJModel", "GPTJForCausalLM", "GPTJForSequenceClassification", "GPTJForQuestionAnswering",
     ],
+    ".models.gptj.modeling_tf": [
+        "TFGPTJPreTrainedModel", "TFGPTJModel", "TFGPTJForCausalLM", "TFGPTJForSequenceClassification",
+        "TFGPTJForQuestionAnswering",
+    ],
     ".models.llama.configuration": ["LlamaConfig"],
     ".models.llama.modeling_torch": ["LlamaPreTrainedModel", "LlamaModel", "LlamaForCausalLM"],
     ".models.llama.tokenization": ["LlamaTokenizer", "LlamaTokenizerFast"],

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import polyformer
-from parity import FIXTURES, checkpoints
+from parity import FIXTURES
 from polyformer.tf.backend import keras, tf
-from tf_parity import check_tf_case, check_weight_names, load_model, params, tf_cases, to_tf
+from tf_parity import check_span_qa_clamps, load_model, params, parity_tests, tf_cases, to_tf
 
 CASES = tf_cases("distilbert")
 MODELS = {name: getattr(polyformer, name) for name in (
@@ -23,40 +23,13 @@ def case(name):
     return next(c for c in CASES if c.id == name)
 
 
-@pytest.mark.parametrize("case", params(CASES))
-def test_parity(case):
-    check_tf_case(MODELS[case.model_class], case)
-
-
-@pytest.mark.parametrize("case", params(checkpoints(CASES)))
-def test_weight_names_are_the_references(case):
-    check_weight_names(MODELS[case.model_class], case)
+test_parity, test_weight_names_are_the_references = parity_tests(CASES, MODELS)
 
 
 # --- documented behaviour where 4.37's TF code differs ----------------------------------------------------
-def _cross_entropy(logits, position):
-    logits = logits.astype(np.float64)
-    return np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[position]
-
-
 @pytest.mark.parametrize("case", params(tf_cases("distilbert", differs=True)))
 def test_span_qa_clamps_and_ignores_positions_outside(case):
-    """4.37's TF loss fails on positions outside the sequence; as documented they are clamped to [0, T] and T
-    is ignored: each example's loss is (start CE + end CE) / 2 over the positions that count."""
-    model = load_model(MODELS[case.model_class], case)
-    inputs = case.inputs()
-    out = model(**{k: to_tf(v) for k, v in inputs.items()}, return_dict=True)
-    length = inputs["input_ids"].shape[1]
-    expected = []
-    for row in range(length and inputs["input_ids"].shape[0]):
-        total = 0.0
-        for logits, positions in ((out.start_logits, inputs["start_positions"]), (out.end_logits, inputs["end_positions"])):
-            position = min(max(int(positions.reshape(-1)[row]), 0), length)
-            if position < length:
-                total += _cross_entropy(logits.numpy()[row], position)
-        expected.append(total / 2)
-    assert out.loss.shape == (len(expected),)
-    np.testing.assert_allclose(out.loss.numpy(), expected, atol=1e-5)
+    check_span_qa_clamps(MODELS[case.model_class], case)
 
 
 # --- inputs ---------------------------------------------------------------------------------------------

@@ -74,6 +74,22 @@ def check_tf_case(model_cls, case: Case) -> None:
     assert_tuple(run(model, case, return_dict=False), case)
 
 
+def parity_tests(cases: list, models: dict):
+    """The two tests every family runs: each recorded call, and the weight names of each checkpoint. Assign
+    them to module-level `test_*` names."""
+    from parity import checkpoints
+
+    @pytest.mark.parametrize("case", params(cases))
+    def test_parity(case):
+        check_tf_case(models[case.model_class], case)
+
+    @pytest.mark.parametrize("case", params(checkpoints(cases)))
+    def test_weight_names_are_the_references(case):
+        check_weight_names(models[case.model_class], case)
+
+    return test_parity, test_weight_names_are_the_references
+
+
 def check_weight_names(model_cls, case: Case) -> None:
     """Our variables carry exactly the reference's TF weight names (what tf_model.h5 holds), in any order."""
     from polyformer.tf.convert import named_weights
@@ -84,3 +100,28 @@ def check_weight_names(model_cls, case: Case) -> None:
     trainable = {id(v) for v in model.trainable_weights}
     names = sorted(n for n, v in named_weights(model) if id(v) in trainable)
     assert names == sorted(n.removesuffix(":0") for n in facts["trainable_weight_names"])
+
+
+def _cross_entropy(logits: np.ndarray, position: int) -> float:
+    logits = logits.astype(np.float64)
+    top = logits.max()
+    return float(np.log(np.exp(logits - top).sum()) + top - logits[position])
+
+
+def check_span_qa_clamps(model_cls, case: Case) -> None:
+    """4.37's TF span-QA loss fails on positions outside the sequence; as documented they are clamped to
+    [0, T] and T is ignored: each example's loss is (start CE + end CE) / 2 over the positions that count."""
+    model = load_model(model_cls, case)
+    inputs = case.inputs()
+    out = model(**{k: to_tf(v) for k, v in inputs.items()}, return_dict=True)
+    batch, length = inputs["input_ids"].shape
+    expected = []
+    for row in range(batch):
+        total = 0.0
+        for logits, positions in ((out.start_logits, inputs["start_positions"]), (out.end_logits, inputs["end_positions"])):
+            position = min(max(int(positions.reshape(-1)[row]), 0), length)
+            if position < length:
+                total += _cross_entropy(logits.numpy()[row], position)
+        expected.append(total / 2)
+    assert out.loss.shape == (batch,)
+    np.testing.assert_allclose(out.loss.numpy(), expected, atol=1e-5)

@@ -26,11 +26,10 @@ class Layer(keras.layers.Layer):
     """A Keras layer built at construction: its weights and sublayers are made in `__init__`. Its callers
     pass tensors (and None / Python values positionally), so Keras's input conversion is skipped."""
 
-    _convert_input_args = False
-    _allow_non_tensor_positional_args = True
-
     def __init__(self, name: Optional[str] = None, **kwargs):
         super().__init__(name=name, **kwargs)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
         self.built = True
 
 

@@ -119,6 +119,18 @@ def read_json(path: PathLike, what: str = "file") -> dict:
     return data
 
 
+def prepare_save_directory(save_directory: PathLike, push_to_hub: bool = False) -> str:
+    """The opening of a `save_pretrained`: refuse `push_to_hub`, create the folder if needed (a file in
+    its place is a NotADirectoryError); returns it as a str."""
+    if push_to_hub:
+        raise NotImplementedError("push_to_hub is not supported; upload the saved folder with huggingface_hub")
+    save_directory = os.fspath(save_directory)
+    if os.path.isfile(save_directory):
+        raise NotADirectoryError(f"save_directory {save_directory!r} is a file; expected a folder")
+    os.makedirs(save_directory, exist_ok=True)
+    return save_directory
+
+
 def write_json(path: PathLike, value: Any) -> None:
     """Write `value` as sorted, indented JSON (as transformers does), atomically."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

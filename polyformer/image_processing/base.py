@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import numpy as np
 import PIL.Image
 
-from ..hub import read_json, resolve_file, write_atomically
+from ..hub import prepare_save_directory, read_json, resolve_file, write_atomically
 from ..tokenization.encoding import TensorType, _tensor_functions
 from . import transforms
 
@@ -229,12 +229,7 @@ class ImageProcessingMixin:
     def save_pretrained(self, save_directory: Union[str, os.PathLike], push_to_hub: bool = False,
                         **kwargs: Any) -> List[str]:
         """Write preprocessor_config.json into `save_directory` (created if needed); returns its path."""
-        if push_to_hub:
-            raise NotImplementedError("push_to_hub is not supported; upload the saved folder with huggingface_hub")
-        save_directory = os.fspath(save_directory)
-        if os.path.isfile(save_directory):
-            raise NotADirectoryError(f"save_directory {save_directory!r} is a file; expected a folder")
-        os.makedirs(save_directory, exist_ok=True)
+        save_directory = prepare_save_directory(save_directory, push_to_hub)
         path = os.path.join(save_directory, IMAGE_PROCESSOR_NAME)
         self.to_json_file(path)
         return [path]

@@ -20,6 +20,7 @@ import logging
 import os
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from ..hub import prepare_save_directory
 from .encoding import (AddedToken, BatchEncoding, CharSpan, PaddingStrategy, TensorType, TokenSpan,
                        TruncationStrategy, to_py_obj)
 from .files import load_pretrained_kwargs, prefixed, save_tokenizer_config, write_json
@@ -555,12 +556,7 @@ class PreTrainedTokenizerBase(SpecialTokensMixin):
         `legacy_format` (fast tokenizers): None writes tokenizer.json and the slow files, False only
         tokenizer.json, True only the slow files.
         """
-        if push_to_hub:
-            raise NotImplementedError("push_to_hub is not supported; upload the saved folder with huggingface_hub")
-        save_directory = os.fspath(save_directory)
-        if os.path.isfile(save_directory):
-            raise NotADirectoryError(f"save_directory {save_directory!r} is a file; expected a folder")
-        os.makedirs(save_directory, exist_ok=True)
+        save_directory = prepare_save_directory(save_directory, push_to_hub)
         files = save_tokenizer_config(self, save_directory, filename_prefix)
         return self._save_pretrained(save_directory, files, legacy_format, filename_prefix)
 

@@ -93,6 +93,18 @@ _EXPORTS: Dict[str, List[str]] = {
         "IdeficsPreTrainedModel", "IdeficsModel", "IdeficsForVisionText2Text", "IdeficsBaseModelOutputWithPast",
         "IdeficsCausalLMOutputWithPast",
     ],
+    ".jx.modeling": ["FlaxPreTrainedModel"],
+    ".jx.outputs": [
+        "FlaxBaseModelOutput", "FlaxMaskedLMOutput", "FlaxCausalLMOutput", "FlaxSequenceClassifierOutput",
+        "FlaxMultipleChoiceModelOutput", "FlaxTokenClassifierOutput", "FlaxQuestionAnsweringModelOutput",
+        "FlaxGreedySearchOutput", "FlaxSampleOutput", "FlaxBeamSearchOutput",
+    ],
+    ".models.distilbert.modeling_flax": [
+        "FlaxDistilBertPreTrainedModel", "FlaxDistilBertModel", "FlaxDistilBertForMaskedLM",
+        "FlaxDistilBertForSequenceClassification", "FlaxDistilBertForMultipleChoice",
+        "FlaxDistilBertForTokenClassification", "FlaxDistilBertForQuestionAnswering",
+    ],
+    ".models.gptj.modeling_flax": ["FlaxGPTJPreTrainedModel", "FlaxGPTJModel", "FlaxGPTJForCausalLM"],
     ".generation.config": ["GenerationConfig"],
     ".generation.utils": ["GenerationMixin"],
     ".generation.streamers": ["BaseStreamer", "TextStreamer", "TextIteratorStreamer"],

@@ -56,15 +56,21 @@ def add_biases(*biases: Optional[tf.Tensor]) -> Optional[tf.Tensor]:
     return total
 
 
-def attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: Optional[tf.Tensor] = None, *, scale: float,
+def attend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: Optional[tf.Tensor] = None, *, scale_queries: bool = False,
            dropout: float = 0.0, training: bool = False, head_mask: Optional[tf.Tensor] = None
            ) -> Tuple[tf.Tensor, tf.Tensor]:
-    """softmax(q k^T * scale + bias) v, scores in float32.
+    """softmax(q k^T / sqrt(D) + bias) v, scores in float32; `scale_queries` multiplies q by 1/sqrt(D) before
+    the product instead of dividing the scores (DistilBERT's order; the rounding differs, not the math).
 
     q (B, H, T, D), k and v (B, H, S, D); bias additive, broadcastable to (B, H, T, S); head_mask broadcastable
     to it, multiplies the probabilities after dropout. Returns (out (B, H, T, D), weights (B, H, T, S)).
     """
-    scores = tf.matmul(tf.cast(q, tf.float32), tf.cast(k, tf.float32), transpose_b=True) * scale
+    q, k = tf.cast(q, tf.float32), tf.cast(k, tf.float32)
+    head_dim = float(q.shape[-1])
+    if scale_queries:
+        scores = tf.matmul(q * tf.math.rsqrt(head_dim), k, transpose_b=True)
+    else:
+        scores = tf.matmul(q, k, transpose_b=True) / head_dim ** 0.5
     if bias is not None:
         scores = scores + bias
     weights = tf.cast(tf.nn.softmax(scores, axis=-1), v.dtype)

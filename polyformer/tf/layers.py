@@ -64,7 +64,7 @@ class LayerNorm(Layer):
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
         mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
-        return (x - mean) * tf.math.rsqrt(variance + self.eps) * self.gamma + self.beta
+        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self.eps)
 
 
 class Embedding(Layer):

@@ -54,6 +54,7 @@ class TFPreTrainedModel(keras.Model):
     config_class = PretrainedConfig
     base_model_prefix = ""
     main_input_name = "input_ids"
+    pt_scalars: Tuple[str, ...] = ()  # weights PyTorch holds 0-d that TF holds as (1,) (GroupViT's logit_scale)
 
     def __init__(self, config: PretrainedConfig, *inputs, **kwargs):
         name = kwargs.pop("name", None) or re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", type(self).__name__).lower()
@@ -122,6 +123,8 @@ class TFPreTrainedModel(keras.Model):
             x.setdefault("labels", y)
         if y is None:
             y = x.get("labels")
+        if "return_loss" in names:  # contrastive models compute their loss on request
+            x.setdefault("return_loss", True)
         return x, y
 
     def _step(self, data, training: bool):
@@ -244,11 +247,13 @@ class TFPreTrainedModel(keras.Model):
         from ..hub import atomic_path
 
         state = convert.pt_state(self)
+        for key in self.pt_scalars:
+            state = {k: v.reshape(()) if k.rsplit(".", 1)[-1] == key else v for k, v in state.items()}
         prefix = self.base_model_prefix + "."
         if all(k.startswith(prefix) for k in state):  # a bare model: PyTorch's has no prefix
             state = {k[len(prefix):]: v for k, v in state.items()}
         with atomic_path(path) as tmp:
-            save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, tmp, metadata={"format": "pt"})
+            save_file({k: np.array(v, order="C") for k, v in state.items()}, tmp, metadata={"format": "pt"})
 
     # Hooks for what more than config and weights a model keeps (generation_config.json).
     def _load_extras(self, name: str, hub_kwargs: Dict[str, Any]) -> None:

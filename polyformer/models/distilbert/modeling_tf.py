@@ -47,14 +47,14 @@ class TFMultiHeadSelfAttention(Layer):
         super().__init__(name=name)
         if config.dim % config.n_heads:
             raise ValueError(f"dim={config.dim} must be divisible by n_heads={config.n_heads}")
-        self.n_heads, self.scale, self.rate = config.n_heads, (config.dim // config.n_heads) ** -0.5, config.attention_dropout
+        self.n_heads, self.rate = config.n_heads, config.attention_dropout
         std = config.initializer_range
         self.q_lin, self.k_lin, self.v_lin, self.out_lin = (
             Linear(config.dim, config.dim, std=std, name=n) for n in ("q_lin", "k_lin", "v_lin", "out_lin"))
 
     def call(self, x, bias, output_attentions=False, training=False):  # x: (B, T, C)
         q, k, v = (split_heads(lin(x), self.n_heads) for lin in (self.q_lin, self.k_lin, self.v_lin))  # (B, H, T, D)
-        out, weights = attend(q, k, v, bias, scale=self.scale, dropout=self.rate, training=training)
+        out, weights = attend(q, k, v, bias, scale_queries=True, dropout=self.rate, training=training)
         return self.out_lin(merge_heads(out)), weights if output_attentions else None
 
 

@@ -58,7 +58,7 @@ class TFGPTJAttention(Layer):
         super().__init__(name=name)
         if config.n_embd % config.n_head:
             raise ValueError(f"n_embd={config.n_embd} must be divisible by n_head={config.n_head}")
-        self.n_head, self.scale = config.n_head, (config.n_embd // config.n_head) ** -0.5
+        self.n_head = config.n_head
         self.attn_pdrop, self.resid_pdrop = config.attn_pdrop, config.resid_pdrop
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (
             Linear(config.n_embd, config.n_embd, use_bias=False, std=config.initializer_range, name=n)
@@ -68,7 +68,7 @@ class TFGPTJAttention(Layer):
         q, k, v = (split_heads(proj(x), self.n_head) for proj in (self.q_proj, self.k_proj, self.v_proj))  # (B, H, T, D)
         q, k = step.rotary.rotate(q, step.tables), step.rotary.rotate(k, step.tables)
         k, v = step.keys_values(past, k, v)  # (B, H, S, D)
-        out, weights = attend(q, k, v, step.bias, scale=self.scale, dropout=self.attn_pdrop, training=training)
+        out, weights = attend(q, k, v, step.bias, dropout=self.attn_pdrop, training=training)
         out = dropout(self.out_proj(merge_heads(out)), self.resid_pdrop, training)
         return out, (k, v), weights if output_attentions else None
 

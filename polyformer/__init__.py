@@ -88,6 +88,10 @@ _EXPORTS: Dict[str, List[str]] = {
     ".models.groupvit.modeling_torch": [
         "GroupViTPreTrainedModel", "GroupViTModel", "GroupViTTextModel", "GroupViTVisionModel", "GroupViTModelOutput",
     ],
+    ".models.groupvit.modeling_tf": [
+        "TFGroupViTPreTrainedModel", "TFGroupViTModel", "TFGroupViTTextModel", "TFGroupViTVisionModel",
+        "TFGroupViTModelOutput",
+    ],
     ".models.idefics.configuration": ["IdeficsConfig", "IdeficsVisionConfig", "IdeficsPerceiverConfig"],
     ".models.idefics.modeling_torch": [
         "IdeficsPreTrainedModel", "IdeficsModel", "IdeficsForVisionText2Text", "IdeficsBaseModelOutputWithPast",

@@ -109,6 +109,11 @@ _EXPORTS: Dict[str, List[str]] = {
         "FlaxDistilBertForTokenClassification", "FlaxDistilBertForQuestionAnswering",
     ],
     ".models.gptj.modeling_flax": ["FlaxGPTJPreTrainedModel", "FlaxGPTJModel", "FlaxGPTJForCausalLM"],
+    ".jx.auto": [
+        "FlaxAutoModel", "FlaxAutoModelForMaskedLM", "FlaxAutoModelForSequenceClassification",
+        "FlaxAutoModelForMultipleChoice", "FlaxAutoModelForTokenClassification", "FlaxAutoModelForQuestionAnswering",
+        "FlaxAutoModelForCausalLM",
+    ],
     ".generation.config": ["GenerationConfig"],
     ".generation.utils": ["GenerationMixin"],
     ".generation.streamers": ["BaseStreamer", "TextStreamer", "TextIteratorStreamer"],

@@ -144,3 +144,12 @@ def test_fresh_tied_model_and_full_rotary():
         model.generate(np.array([[3, 4]]), max_new_tokens=2, num_beams=2, do_sample=True)
     with pytest.raises(ValueError, match="not used by the model"):
         model.generate(np.array([[3, 4]]), max_new_tokens=2, foo=1)
+
+
+def test_flax_auto_classes():
+    from polyformer import FlaxAutoModel, FlaxAutoModelForCausalLM, FlaxAutoModelForMaskedLM
+
+    assert type(FlaxAutoModelForCausalLM.from_pretrained(str(CHECKPOINT))) is FlaxGPTJForCausalLM
+    assert type(FlaxAutoModel.from_pretrained(str(FIXTURES / "distilbert" / "model"))).__name__ == "FlaxDistilBertModel"
+    with pytest.raises(ValueError, match="FlaxGPTJForMaskedLM"):
+        FlaxAutoModelForMaskedLM.from_pretrained(str(CHECKPOINT))

@@ -26,7 +26,7 @@ from flax.core import unfreeze
 from ..checkpoints import find_weight_files, load_file, parse_size
 from ..configuration import PretrainedConfig, pop_hub_kwargs
 from ..generation.config import GENERATION_CONFIG_NAME, GenerationConfig
-from ..hub import atomic_path, read_json, resolve_file, write_atomically, write_json
+from ..hub import atomic_path, prepare_save_directory, read_json, resolve_file, write_atomically, write_json
 from .convert import Path, flatten, pt_to_flax, torch_to_numpy, unflatten
 
 logger = logging.getLogger(__name__)
@@ -271,12 +271,7 @@ class FlaxPreTrainedModel:
         """Write config.json (+ generation_config.json) and flax_model.msgpack (sharded past
         `max_shard_size`, with flax_model.msgpack.index.json), or model.safetensors with
         `safe_serialization=True` — what transformers writes and reads back — each file atomically."""
-        if push_to_hub:
-            raise NotImplementedError("push_to_hub is not supported: polyformer writes local folders only")
-        save_directory = os.fspath(save_directory)
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_directory {save_directory!r} is a file, expected a folder")
-        os.makedirs(save_directory, exist_ok=True)
+        save_directory = prepare_save_directory(save_directory, push_to_hub)
         params = unfreeze(self.params if params is None else params)
         self.config.architectures = [type(self).__name__[len("Flax"):]]
         self.config.save_pretrained(save_directory)

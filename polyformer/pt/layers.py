@@ -1,4 +1,5 @@
-"""Small building blocks shared by the PyTorch families: activations, sinusoidal tables, the layer loop."""
+"""Small building blocks shared by the PyTorch families: activations, sinusoidal tables, the bicubic resize of
+a position grid, the layer loop."""
 
 from __future__ import annotations
 
@@ -60,6 +61,20 @@ class SinusoidalEmbedding(nn.Embedding):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         self.weight.copy_(sinusoidal_table(self.num_embeddings, self.embedding_dim))
+
+
+def resize_position_grid(table: torch.Tensor, height: int, width: int, patch_size: Tuple[int, int]) -> torch.Tensor:
+    """A square grid of learnt patch positions (1, P0, C) resized bicubically to the patch grid of a
+    height x width image, (1, P, C), as 4.37's ViT-style `interpolate_pos_encoding` does it: scale factors
+    (patches + 0.1) / side (the 0.1 keeps floor() from losing a patch)."""
+    side, width_c = math.sqrt(table.shape[1]), table.shape[-1]
+    grid = table.reshape(1, int(side), int(side), width_c).permute(0, 3, 1, 2)  # (1, C, side, side)
+    rows, cols = height // patch_size[0] + 0.1, width // patch_size[1] + 0.1
+    grid = F.interpolate(grid, scale_factor=(rows / side, cols / side), mode="bicubic", align_corners=False)
+    if int(rows) != grid.shape[-2] or int(cols) != grid.shape[-1]:
+        raise ValueError(f"Number of patches for images ({int(rows), int(cols)}) don't match the "
+                         f"shape of position embedding ({grid.shape[-2], grid.shape[-1]})")
+    return grid.permute(0, 2, 3, 1).reshape(1, -1, width_c)  # (1, P, C)
 
 
 def chunked(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk_size: int, dim: int = 1) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ...outputs import BaseModelOutputWithPooling
 from ...pt.clip_layers import CLIPAttention, CLIPEncoderLayer, CLIPMLP
-from ...pt.layers import run_layers
+from ...pt.layers import resize_position_grid, run_layers
 from .configuration import GroupViTVisionConfig
 
 
@@ -147,15 +147,10 @@ class GroupViTVisionEmbeddings(nn.Module):
         table = self.position_embeddings
         if embeddings.shape[1] == table.shape[1] and height == width:
             return table
-        side, width_c = math.sqrt(table.shape[1]), table.shape[-1]
-        if int(side) ** 2 != table.shape[1]:
+        if math.isqrt(table.shape[1]) ** 2 != table.shape[1]:
             raise ValueError(f"interpolate_pos_encoding needs a square grid of position embeddings, this model has "
                              f"{table.shape[1]} (image_size {self.patch_embeddings.image_size})")
-        patch_h, patch_w = self.patch_embeddings.patch_size
-        rows, cols = height // patch_h + 0.1, width // patch_w + 0.1
-        grid = table.reshape(1, int(side), int(side), width_c).permute(0, 3, 1, 2)  # (1, C, side, side)
-        grid = F.interpolate(grid, scale_factor=(rows / side, cols / side), mode="bicubic", align_corners=False)
-        return grid.permute(0, 2, 3, 1).reshape(1, -1, width_c)
+        return resize_position_grid(table, height, width, self.patch_embeddings.patch_size)
 
     def forward(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
         x = self.layernorm(self.patch_embeddings(pixel_values))  # (B, P, C)

@@ -14,13 +14,11 @@ IDEFICS never reads. Module attributes are the reference's checkpoint keys
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ...pt.clip_layers import CLIPEncoder
+from ...pt.layers import resize_position_grid
 from .configuration import IdeficsVisionConfig
 
 
@@ -60,19 +58,10 @@ class IdeficsVisionEmbeddings(nn.Module):
         n_positions = positions.shape[1] - 1
         if embeddings.shape[1] - 1 == n_positions and height == width:
             return positions
-        side = math.sqrt(n_positions)
-        grid = positions[:, 1:].reshape(1, int(side), int(side), -1).permute(0, 3, 1, 2)  # (1, C, G0, G0)
-        rows, cols = height // self.patch_size + 0.1, width // self.patch_size + 0.1
-        upcast = grid.dtype == torch.bfloat16  # bicubic has no bfloat16 kernel
-        grid = F.interpolate(grid.float() if upcast else grid, scale_factor=(rows / side, cols / side), mode="bicubic",
-                             align_corners=False)
-        if upcast:
-            grid = grid.to(torch.bfloat16)
-        if int(rows) != grid.shape[-2] or int(cols) != grid.shape[-1]:
-            raise ValueError(f"Number of patches for images ({int(rows), int(cols)}) don't match the "
-                             f"shape of position embedding ({grid.shape[-2], grid.shape[-1]})")
-        grid = grid.permute(0, 2, 3, 1).reshape(1, -1, grid.shape[1])  # (1, P, C)
-        return torch.cat([positions[:, :1], grid], dim=1)
+        upcast = positions.dtype == torch.bfloat16  # bicubic has no bfloat16 kernel
+        grid = resize_position_grid(positions[:, 1:].float() if upcast else positions[:, 1:], height, width,
+                                    (self.patch_size, self.patch_size))  # (1, P, C)
+        return torch.cat([positions[:, :1], grid.to(positions.dtype)], dim=1)
 
 
 class IdeficsVisionTransformer(nn.Module):

@@ -104,7 +104,8 @@ def test_fit_with_labels_in_the_features_and_a_compiled_loss():
     model = MODELS["TFDistilBertForTokenClassification"].from_pretrained(str(FIXTURES / "distilbert" / "token_classification"))
     ids = np.random.default_rng(1).integers(1, 99, (4, 9)).astype(np.int32)
     data = tf.data.Dataset.from_tensor_slices({"input_ids": ids, "labels": ids % 2}).batch(2)
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                  run_eagerly=True)  # (the traced step is the test above's)
     history = model.fit(data, epochs=1, verbose=0)
     assert set(history.history) == {"loss", "accuracy"} and np.isfinite(history.history["loss"][0])
     predictions = model.predict(data, verbose=0)

@@ -89,20 +89,28 @@ def test_generate_equals_a_loop_of_full_forwards(lm):
 
 def test_sampling(lm):
     prompt = _prompt()
-    first = lm.generate(**prompt, do_sample=True, max_new_tokens=6, seed=(1, 2), pad_token_id=0)
-    again = lm.generate(**prompt, do_sample=True, max_new_tokens=6, seed=(1, 2), pad_token_id=0)
-    assert first.shape == (2, 12) and first.numpy().tolist() == again.numpy().tolist()
-    assert first.numpy().min() >= 0 and first.numpy().max() < lm.config.vocab_size
-    np.testing.assert_array_equal(first.numpy()[:, :6], prompt["input_ids"])
-    others = [lm.generate(**prompt, do_sample=True, max_new_tokens=6, seed=(1, s), pad_token_id=0).numpy().tolist()
-              for s in range(3, 6)]
-    assert any(o != first.numpy().tolist() for o in others)
-    greedy = lm.generate(**prompt, max_new_tokens=6, pad_token_id=0).numpy().tolist()
-    assert lm.generate(**prompt, do_sample=True, top_k=1, max_new_tokens=6, pad_token_id=0).numpy().tolist() == greedy
-    assert lm.generate(**prompt, do_sample=True, top_p=1e-6, temperature=0.5, max_new_tokens=6,
-                       pad_token_id=0).numpy().tolist() == greedy
-    unseeded = lm.generate(**prompt, do_sample=True, max_new_tokens=3, pad_token_id=0)
-    assert unseeded.shape == (2, 9)
+    sample = lambda seed: lm.generate(**prompt, do_sample=True, max_new_tokens=6, seed=seed, pad_token_id=0).numpy()  # noqa: E731
+    first = sample((1, 2))
+    assert first.shape == (2, 12) and first.tolist() == sample((1, 2)).tolist()
+    assert first.min() >= 0 and first.max() < lm.config.vocab_size
+    np.testing.assert_array_equal(first[:, :6], prompt["input_ids"])
+    assert any(sample((1, s)).tolist() != first.tolist() for s in range(3, 6))
+    greedy = GENERATE["runs"]["greedy"]  # top_k=1 leaves one candidate: the greedy ids
+    assert lm.generate(**prompt, **greedy["kwargs"], do_sample=True, top_k=1).numpy().tolist() == greedy["sequences"]
+
+
+def test_sampling_warpers():
+    """temperature, top-k and top-p on known probabilities (0.5, 0.3, 0.15, 0.05), eos held back by min_new."""
+    from polyformer.tf.generation import Settings, TFGenerationMixin
+
+    logits = tf.math.log(tf.constant([[0.5, 0.3, 0.15, 0.05]] * 64))
+    draw = lambda seed=(0, 0), step=1, **kw: set(TFGenerationMixin._next_token(  # noqa: E731
+        logits, step, None if seed is None else tf.constant(seed), Settings(**{**dict(
+            max_new=4, min_new=0, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, eos=(), pad=0), **kw})).numpy())
+    assert draw() == {0, 1, 2, 3} and draw(seed=None) <= {0, 1, 2, 3}
+    assert draw(top_p=0.6) == {0, 1} and draw(top_p=0.9) == {0, 1, 2} and draw(top_k=2) == {0, 1}
+    assert draw(temperature=1e-3) == {0} and draw(do_sample=False) == {0}
+    assert draw(do_sample=False, eos=(0,), min_new=2) == {1} and draw(do_sample=False, eos=(0,), min_new=1) == {0}
 
 
 def test_min_new_tokens_holds_eos_back(lm):
@@ -134,6 +142,6 @@ def test_fit_causal_lm():
     model = MODELS["TFGPTJForCausalLM"].from_pretrained(FIXTURES / "gptj" / "causal_lm")
     ids = np.tile(np.arange(1, 9, dtype=np.int32), (4, 1))
     before = float(model(ids, labels=ids).loss[0])
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)  # (traced fit: test_tf_distilbert.py)
     model.fit(tf.data.Dataset.from_tensor_slices({"input_ids": ids, "labels": ids}).batch(2), epochs=2, verbose=0)
     assert float(model(ids, labels=ids).loss[0]) < before

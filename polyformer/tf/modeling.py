@@ -29,6 +29,7 @@ import numpy as np
 
 from ..checkpoints import SAFE_WEIGHTS, find_weight_files
 from ..configuration import PretrainedConfig, pop_hub_kwargs
+from ..hub import atomic_path, prepare_save_directory
 from . import convert
 from .backend import keras, tf
 
@@ -37,10 +38,20 @@ logger = logging.getLogger(__name__)
 LEGACY_NAMES = {"inputs": "input_ids", "past": "past_key_values"}
 
 
+def _first_leaf(value: Any) -> Any:
+    while isinstance(value, (list, tuple)) and value:
+        value = value[0]
+    return value
+
+
 def to_tensor(value: Any) -> Any:
-    """numpy -> tf.Tensor, int64 -> int32, through tuples (past_key_values); anything else unchanged."""
-    if isinstance(value, (tuple, list)) and value and isinstance(value[0], (tuple, list, np.ndarray, tf.Tensor)):
-        return type(value)(to_tensor(v) for v in value) if isinstance(value, tuple) else [to_tensor(v) for v in value]
+    """numpy arrays and nested Python lists of numbers -> tf.Tensor, int64 -> int32, through tuples of tensors
+    (past_key_values); anything else unchanged."""
+    if isinstance(value, (list, tuple)) and value:
+        if isinstance(_first_leaf(value), (int, float, np.number)) and not isinstance(_first_leaf(value), bool):
+            value = np.asarray(value)
+        else:
+            return type(value)(to_tensor(v) for v in value)
     if isinstance(value, np.ndarray):
         value = tf.convert_to_tensor(value)
     if isinstance(value, (tf.Tensor, tf.Variable)) and value.dtype == tf.int64:
@@ -226,13 +237,9 @@ class TFPreTrainedModel(keras.Model):
         """Write config.json and tf_model.h5 (what transformers' TF classes read and write), or with
         `safe_serialization=True` model.safetensors in PyTorch's names and layout (what the PyTorch classes of
         polyformer and transformers read, and transformers' TF classes convert). Each file atomically."""
-        if saved_model or push_to_hub:
-            raise NotImplementedError("saved_model and push_to_hub are not supported; save_pretrained writes weights "
-                                      "and config")
-        save_directory = os.fspath(save_directory)
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_directory {save_directory!r} is a file, expected a folder")
-        os.makedirs(save_directory, exist_ok=True)
+        if saved_model:
+            raise NotImplementedError("saved_model=True is not supported; save_pretrained writes weights and config")
+        save_directory = prepare_save_directory(save_directory, push_to_hub)
         self.config.architectures = [type(self).__name__[2:]]  # the PyTorch class, as the reference writes it
         if safe_serialization:
             self._save_safetensors(os.path.join(save_directory, SAFE_WEIGHTS))
@@ -243,8 +250,6 @@ class TFPreTrainedModel(keras.Model):
 
     def _save_safetensors(self, path: str) -> None:
         from safetensors.numpy import save_file
-
-        from ..hub import atomic_path
 
         state = convert.pt_state(self)
         for key in self.pt_scalars:

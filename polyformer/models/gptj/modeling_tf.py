@@ -254,7 +254,7 @@ class TFGPTJForSequenceClassification(_TFGPTJLabelledHead):
 
     def head(self, out, input_ids, labels):
         pad = self.config.pad_token_id
-        if labels is not None and pad is None and out.last_hidden_state.shape[0] != 1:
+        if labels is not None and pad is None and out.last_hidden_state.shape[0] not in (1, None):
             raise ValueError("Cannot handle batch sizes > 1 if no padding token is defined.")
         if pad is not None and input_ids is None:
             logger.warning("%s will not detect padding tokens in `inputs_embeds`: pooling the last position of each row",

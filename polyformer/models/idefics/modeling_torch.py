@@ -35,7 +35,7 @@ from ...pt.heads import causal_lm_loss, cross_entropy_loss
 from ...pt.layers import run_layers
 from ...pt.modeling import PreTrainedModel
 from ...pt.rotary import Rotary
-from ..llama.modeling_torch import LlamaRMSNorm, LlamaStack
+from ..llama.modeling_torch import LlamaHead, LlamaRMSNorm, LlamaStack
 from .configuration import IdeficsConfig
 from .images import IMAGE_INPUTS, check_image_embeddings, check_pixel_values, image_context, image_rows
 from .layers import (IdeficsDecoderLayer, IdeficsDecoupledEmbedding, IdeficsDecoupledLinear,
@@ -282,7 +282,7 @@ class IdeficsGenerationCache(StaticCache):
         self.cross = {}
 
 
-class IdeficsForVisionText2Text(GenerationMixin, IdeficsPreTrainedModel):
+class IdeficsForVisionText2Text(LlamaHead, GenerationMixin, IdeficsPreTrainedModel):
     """IDEFICS with its LM head (lm_head: vocab_size outputs, then additional_vocab_size more from
     lm_head.additional_fc). The loss is next-token cross-entropy over positions whose next token is not
     padding (attention_mask), -100 labels ignored. generate() encodes the images once per call.
@@ -305,18 +305,6 @@ class IdeficsForVisionText2Text(GenerationMixin, IdeficsPreTrainedModel):
         self.lm_head = IdeficsDecoupledLinear(config.hidden_size, config.vocab_size, config.additional_vocab_size,
                                               bias=False, partially_freeze=config.freeze_lm_head)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
-
-    def get_decoder(self) -> IdeficsModel:
-        return self.model
-
-    def set_decoder(self, decoder: IdeficsModel) -> None:
-        self.model = decoder
 
     def tie_weights(self) -> None:
         """With tie_word_embeddings, lm_head shares embed_tokens' regular rows and additional_fc its

@@ -178,7 +178,23 @@ class LlamaModel(LlamaPreTrainedModel, LlamaStack):
         return finish(out, return_dict_of(self.config, return_dict))
 
 
-class LlamaForCausalLM(GenerationMixin, LlamaPreTrainedModel):
+class LlamaHead:
+    """The accessors of a head over Llama's names (`model`, `lm_head`), shared with IDEFICS's."""
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def get_decoder(self) -> nn.Module:
+        return self.model
+
+    def set_decoder(self, decoder: nn.Module) -> None:
+        self.model = decoder
+
+
+class LlamaForCausalLM(LlamaHead, GenerationMixin, LlamaPreTrainedModel):
     """Llama with its LM head (lm_head, no bias). labels (B, T) are shifted inside; -100 is ignored;
     logits in float32.
 
@@ -197,18 +213,6 @@ class LlamaForCausalLM(GenerationMixin, LlamaPreTrainedModel):
         self.vocab_size = config.vocab_size
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
-
-    def get_decoder(self) -> LlamaModel:
-        return self.model
-
-    def set_decoder(self, decoder: LlamaModel) -> None:
-        self.model = decoder
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
                 inputs_embeds=None, labels=None, use_cache=None, output_attentions=None, output_hidden_states=None,

@@ -31,14 +31,16 @@ def _transpose(tensor: Any) -> Any:
     return tensor.transpose(2, 3, 1, 0) if tensor.ndim == 4 else tensor.T
 
 
-def pt_to_flax(state: Mapping[str, Any], expected: Set[Path], prefix: str) -> Dict[Path, Any]:
+def pt_to_flax(state: Dict[str, Any], expected: Set[Path], prefix: str) -> Dict[Path, Any]:
     """PyTorch state dict (key -> array) -> flat Flax params {path: array} for a model whose parameter
     paths are `expected`. Keys that match no expected path are kept under their converted path; the
-    caller reports them as unexpected."""
+    caller reports them as unexpected. `state` is emptied as it goes, so that a big checkpoint is not
+    held twice (original and transposed)."""
     model_has_prefix = any(path[0] == prefix for path in expected)
     state_has_prefix = any(key.split(".", 1)[0] == prefix for key in state)
     out: Dict[Path, Any] = {}
-    for key, tensor in state.items():
+    for key in list(state):
+        tensor = state.pop(key)
         path = tuple(key.split("."))
         if prefix and state_has_prefix and not model_has_prefix and path[0] == prefix:
             path = path[1:]

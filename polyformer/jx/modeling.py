@@ -254,7 +254,8 @@ class FlaxPreTrainedModel:
             raise ValueError(f"weights of {type(self).__name__} have other shapes than the checkpoint:\n{lines}\n"
                              "Pass ignore_mismatched_sizes=True to re-initialise them.")
         unexpected = sorted("/".join(k) for k in state if k not in expected)
-        params = {k: jnp.asarray(v) for k, v in state.items() if k in expected and k not in {m[0] for m in mismatched}}
+        skip = {m[0] for m in mismatched}
+        params = {k: jnp.asarray(state.pop(k)) for k in list(state) if k in expected and k not in skip}
         missing = set(expected) - set(params)
         if unexpected:
             logger.info("Some checkpoint weights were not used by %s: %s", type(self).__name__, unexpected)

@@ -23,7 +23,6 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..generation.config import GenerationConfig, MODEL_CONFIG_GENERATION_DEFAULTS
 from .outputs import FlaxBeamSearchOutput, FlaxGreedySearchOutput, FlaxSampleOutput
@@ -86,20 +85,20 @@ def warpers(s: Settings) -> list:
     if s.temperature != 1.0:
         out.append(lambda x: x / s.temperature)
     if s.top_k:
-        out.append(partial_top_k(s.top_k))
+        out.append(top_k_warper(s.top_k))
     if s.top_p < 1.0:
-        out.append(partial_top_p(s.top_p))
+        out.append(top_p_warper(s.top_p))
     return out
 
 
-def partial_top_k(k: int) -> Callable:
+def top_k_warper(k: int) -> Callable:
     def warp(x):  # keep the k best (ties broken by index, as lax.top_k does), -inf elsewhere
         values, index = jax.lax.top_k(x, min(k, x.shape[-1]))
         return jnp.full_like(x, -jnp.inf).at[jnp.arange(x.shape[0])[:, None], index].set(values)
     return warp
 
 
-def partial_top_p(p: float) -> Callable:
+def top_p_warper(p: float) -> Callable:
     def warp(x):  # the smallest set of best tokens whose probability reaches p (at least one)
         values, index = jax.lax.top_k(x, x.shape[-1])  # sorted, best first
         below = jax.nn.softmax(values, axis=-1).cumsum(-1) < p
@@ -222,7 +221,8 @@ class FlaxGenerationMixin:
         return Settings(strategy, int(max_length), int(pad), tuple(int(e) for e in eos), int(config.min_length or 0),
                         config.forced_bos_token_id, config.forced_eos_token_id, tuple(config.suppress_tokens or ()),
                         tuple(config.begin_suppress_tokens or ()), begin,
-                        float(config.temperature if config.temperature is not None else 1.0),
+                        # warpers only shape sampling: other strategies compile the same whatever they say
+                        float(config.temperature or 1.0) if strategy == "sample" else 1.0,
                         int(config.top_k or 0) if strategy == "sample" else 0,
                         float(config.top_p if config.top_p is not None else 1.0) if strategy == "sample" else 1.0,
                         int(config.num_beams), float(config.length_penalty), config.early_stopping,

@@ -9,7 +9,7 @@ D head dim, R rotated dims, L layers.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax

@@ -316,3 +316,17 @@ HUB_KWARGS = ("cache_dir", "revision", "local_files_only", "token", "force_downl
 def pop_hub_kwargs(kwargs: Dict[str, Any]) -> Dict[str, Any]:
     """Remove and return the kwargs that say where to read files from."""
     return {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
+
+
+def resolve_config(config_class: type, name: str, config: Optional[PretrainedConfig], hub_kwargs: Dict[str, Any],
+                   kwargs: Dict[str, Any]) -> Tuple[PretrainedConfig, Dict[str, Any]]:
+    """The config a model's `from_pretrained` builds on: the folder's config.json, or a copy of the one
+    given, with `kwargs` applied; returns it with the kwargs that are not config attributes."""
+    if config is None:
+        config, unused = config_class.from_pretrained(name, **hub_kwargs, return_unused_kwargs=True, **kwargs)
+    elif isinstance(config, PretrainedConfig):
+        config, unused = config_class.from_dict(copy.deepcopy(config).to_dict(), return_unused_kwargs=True, **kwargs)
+    else:
+        raise TypeError(f"config must be a PretrainedConfig, got {type(config).__name__}")
+    config.name_or_path = name
+    return config, unused

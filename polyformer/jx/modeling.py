@@ -12,7 +12,6 @@ Parameters are built from the checkpoint alone: random init runs only when weigh
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from typing import Any, Dict, Optional, Set, Tuple, Union
@@ -24,7 +23,7 @@ from flax import serialization
 from flax.core import unfreeze
 
 from ..checkpoints import find_weight_files, load_file, parse_size
-from ..configuration import PretrainedConfig, pop_hub_kwargs
+from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..generation.config import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import atomic_path, prepare_save_directory, read_json, resolve_file, write_atomically, write_json
 from .convert import Path, flatten, pt_to_flax, torch_to_numpy, unflatten
@@ -218,13 +217,7 @@ class FlaxPreTrainedModel:
                         "_from_pipeline", "_commit_hash", "adapter_kwargs"):
             kwargs.pop(ignored, None)
         model_kwargs = {k: kwargs.pop(k) for k in ("input_shape", "seed") if k in kwargs}
-        if config is None:
-            config, unused = cls.config_class.from_pretrained(name, **hub_kwargs, return_unused_kwargs=True, **kwargs)
-        elif isinstance(config, PretrainedConfig):
-            config, unused = cls.config_class.from_dict(copy.deepcopy(config).to_dict(), return_unused_kwargs=True, **kwargs)
-        else:
-            raise TypeError(f"config must be a PretrainedConfig, got {type(config).__name__}")
-        config.name_or_path = name
+        config, unused = resolve_config(cls.config_class, name, config, hub_kwargs, kwargs)
 
         model = cls(config, *model_args, dtype=dtype, _do_init=False, **model_kwargs, **unused)
         state, from_torch = read_weights(name, from_pt, hub_kwargs)

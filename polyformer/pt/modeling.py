@@ -7,7 +7,6 @@ peak memory stays near the checkpoint's size.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from typing import Any, Dict, List, Optional, Set, Tuple, Union
@@ -16,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..checkpoints import find_weight_files, iter_state_dict, save_state_dict
-from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs
+from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
 from .attention import check_implementation
 from .layers import SinusoidalEmbedding
 
@@ -279,16 +278,9 @@ class PreTrainedModel(nn.Module):
         """
         name = os.fspath(pretrained_model_name_or_path)
         hub_kwargs = pop_hub_kwargs(kwargs)
-        if config is None:
-            config = cls.config_class.from_pretrained(name, **hub_kwargs, return_unused_kwargs=True, **kwargs)
-        elif isinstance(config, PretrainedConfig):
-            config = cls.config_class.from_dict(copy.deepcopy(config).to_dict(), return_unused_kwargs=True, **kwargs)
-        else:
-            raise TypeError(f"config must be a PretrainedConfig, got {type(config).__name__}")
-        config, unused = config
+        config, unused = resolve_config(cls.config_class, name, config, hub_kwargs, kwargs)
         if unused:
             raise TypeError(f"{cls.__name__}.from_pretrained got unexpected keyword arguments {sorted(unused)}")
-        config.name_or_path = name
         impl = attn_implementation or config._attn_implementation_internal
         if impl is None:
             impl = "sdpa" if cls._supports_sdpa else "eager"

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import copy
 import inspect
 import logging
 import os
@@ -28,7 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ..checkpoints import SAFE_WEIGHTS, find_weight_files
-from ..configuration import PretrainedConfig, pop_hub_kwargs
+from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..hub import atomic_path, prepare_save_directory
 from . import convert
 from .backend import keras, tf
@@ -207,16 +206,9 @@ class TFPreTrainedModel(keras.Model):
         hub_kwargs = pop_hub_kwargs(kwargs)
         for ignored in ("from_flax", "load_weight_prefix", "tf_to_pt_weight_rename", "mirror"):
             kwargs.pop(ignored, None)
-        if config is None:
-            config = cls.config_class.from_pretrained(name, **hub_kwargs, return_unused_kwargs=True, **kwargs)
-        elif isinstance(config, PretrainedConfig):
-            config = cls.config_class.from_dict(copy.deepcopy(config).to_dict(), return_unused_kwargs=True, **kwargs)
-        else:
-            raise TypeError(f"config must be a PretrainedConfig, got {type(config).__name__}")
-        config, unused = config
+        config, unused = resolve_config(cls.config_class, name, config, hub_kwargs, kwargs)
         if unused:
             raise TypeError(f"{cls.__name__}.from_pretrained got unexpected keyword arguments {sorted(unused)}")
-        config.name_or_path = name
         model = cls(config, *model_args)
         h5 = None if from_pt else convert.find_tf_weights(name, **hub_kwargs)
         if h5 is not None:

@@ -124,6 +124,9 @@ def save_state_dict(
     import torch
 
     state_dict = {k: v.detach().contiguous() for k, v in state_dict.items()}
+    if not safe_serialization:  # torch.save writes a view's whole storage: each tensor gets its own
+        state_dict = {k: v if v.untyped_storage().nbytes() == v.numel() * v.element_size() else v.clone()
+                      for k, v in state_dict.items()}
     blocks = shard(state_dict, parse_size(max_shard_size))
     base, ext = (SAFE_WEIGHTS, ".safetensors") if safe_serialization else (PT_WEIGHTS, ".bin")
     stem = base[: -len(ext)]

@@ -17,6 +17,7 @@ import torch.nn as nn
 from ..checkpoints import find_weight_files, iter_state_dict, save_state_dict
 from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
 from .attention import check_implementation
+from .hugepages import place_weights
 from .layers import SinusoidalEmbedding
 
 logger = logging.getLogger(__name__)
@@ -294,10 +295,12 @@ class PreTrainedModel(nn.Module):
         with torch.device("meta"):
             model = cls(config, *model_args)
         info = model._load_state(state, dtype, ignore_mismatched_sizes)
+        del state, first  # the model holds the weights now: each original is freed as it is placed
         model.tie_weights()
         model._load_extras(name, hub_kwargs)
         if device_map is not None:
             model.to(device_map if device_map != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        place_weights(model)  # CPU weights of 2 MB or more into huge pages (Linux; pt/hugepages.py)
         model.eval()
         return (model, info) if output_loading_info else model
 

@@ -3,6 +3,7 @@
 Run with the reference venv's python and the repo on the path, so both libraries import:
 
     PYTHONPATH=. .refvenv/bin/python benchmarks/codegen_decode.py [--reps 3] [--threads 2] [--dtypes float32,bfloat16]
+        [--small-pages]
 
 Setup: random weights of CodeGen-350M's shape (n_layer 20, n_embd 1024, n_head 16, rotary_dim 32,
 vocab 51200), made and saved once by transformers and loaded by both libraries in each dtype; batch 1,
@@ -10,6 +11,7 @@ a 32-token prompt, 128 new tokens, greedy (`min_new_tokens=128` so both run all 
 `torch.set_num_threads(threads)`, `torch.inference_mode()`. Each (library, dtype) is warmed up with one
 short generate, then repetitions are interleaved and the median is reported as new tokens per second,
 with the ratio against the reference in the same dtype. The generated ids are compared first.
+--small-pages adds polyformer loaded with its weights left in 4 KB pages (polyformer/pt/hugepages.py off).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 import polyformer
+from polyformer.pt import hugepages
 import transformers
 
 PROMPT, NEW = 32, 128
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--small-pages", action="store_true", help="also time polyformer without huge pages")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -60,16 +64,22 @@ def main() -> None:
                 transformers.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=dtype).eval())
             models[("polyformer " + polyformer.__version__, name)] = (
                 polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=dtype))
+            if args.small_pages:
+                hugepages.ENABLED = False
+                models[("polyformer, 4 KB pages", name)] = (
+                    polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=dtype))
+                hugepages.ENABLED = True
 
         outputs = {}
         for key, model in models.items():
             decode(model, ids, 8)  # warm-up
             outputs[key] = decode(model, ids, NEW)[1]
         for name in args.dtypes.split(","):
-            ref, ours = (outputs[k] for k in outputs if k[1] == name)
-            same = torch.equal(ref, ours)
+            ref, *ours = (outputs[k] for k in outputs if k[1] == name)
+            same = all(torch.equal(ref, o) for o in ours)
+            first = min((int((ref != o).int().argmax()) for o in ours if not torch.equal(ref, o)), default=0)
             print(f"{name}: generated ids {'identical' if same else 'DIFFER'}"
-                  + ("" if same else f" (first difference at new token {int((ref != ours).int().argmax()) - PROMPT})"))
+                  + ("" if same else f" (first difference at new token {first - PROMPT})"))
 
         times = {key: [] for key in models}
         for rep in tqdm(range(args.reps), desc="repetitions", unit="rep"):

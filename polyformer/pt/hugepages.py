@@ -3,17 +3,17 @@
 Decoding one token at a time multiplies one row by every weight, so its speed is the speed of
 reading the weights from memory. With the usual 4 KB pages that read stalls on address translation
 every 4 KB; in 2 MB pages ("transparent huge pages") it does not. On the 2-core Xeon VM of
-benchmarks/README.md the decoding matmuls of CodeGen-350M's shape ran ~10% faster in float32 and in
-bfloat16, and greedy decoding ~7% faster, with bit-identical results (the same kernels run on the
-same bytes; only where they lie changes).
+benchmarks/README.md the decoding matmuls of CodeGen-350M's shape ran 3-10% faster and greedy
+decoding 0-5% faster, with bit-identical results (the same kernels run on the same bytes; only where
+they lie changes).
 
 `from_pretrained` calls `place_weights` on a CPU model: every parameter of at least 2 MB is copied
 into a buffer that starts on a 2 MB boundary, and the whole 2 MB pages it covers are asked for as
 huge pages (madvise MADV_HUGEPAGE before the copy, MADV_COLLAPSE after it, for memory that was
 already mapped in small pages). Smaller parameters stay where they are. The copy is made one
-parameter at a time (peak memory: the model plus its largest weight), costs ~0.1 s per GB, and
-keeps dtype, shape and values; each parameter keeps its own storage (the buffer is up to 2 MB
-larger than the tensor; the unused part is never touched, so it takes no memory).
+parameter at a time (peak memory: the model plus its largest weight), costs ~0.2 s per GB, and
+keeps dtype, shape, values and the Parameter objects. Each parameter keeps a storage of its own
+(up to 2 MB larger than the tensor; the unused part is never touched, so it takes no memory).
 
 Nothing happens where madvise is missing (not Linux) or refused (huge pages switched off by the
 system: /sys/kernel/mm/transparent_hugepage/enabled = never), or with `POLYFORMER_HUGE_PAGES=0`.

@@ -2,7 +2,8 @@
 
 Loading builds the model on the meta device (no memory for weights), initialises only the modules
 whose weights the checkpoint lacks, then assigns the checkpoint's tensors in the requested dtype, so
-peak memory stays near the checkpoint's size.
+peak memory stays near the checkpoint's size. CPU weights of 2 MB or more then move, one at a time,
+into huge pages (hugepages.py).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ _EXPORTS: Dict[str, List[str]] = {
     ".auto": [
         "AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
         "AutoModelForMultipleChoice", "AutoModelForTokenClassification", "AutoModelForQuestionAnswering",
-        "AutoModelForCausalLM", "AutoModelForSeq2SeqLM",
+        "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoImageProcessor", "AutoProcessor",
     ],
     ".models.distilbert.configuration": ["DistilBertConfig"],
     ".models.distilbert.tokenization": ["DistilBertTokenizer", "DistilBertTokenizerFast"],

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 class Family:
     prefix: str  # "DistilBert" -> DistilBertConfig, DistilBertModel, ...
     tokenizer: Optional[str] = None  # slow tokenizer class name; "<name>Fast" is the fast one
+    image_processor: Optional[str] = None  # class names for the families that take images
+    processor: Optional[str] = None
 
 
 FAMILIES = {
@@ -32,8 +34,10 @@ FAMILIES = {
     "gptj": Family("GPTJ"),  # the reference's GPT-J repos name GPT2Tokenizer in tokenizer_config.json
     "llama": Family("Llama", tokenizer="LlamaTokenizer"),
     "mvp": Family("Mvp", tokenizer="MvpTokenizer"),
-    "idefics": Family("Idefics", tokenizer="LlamaTokenizer"),  # 4.37 names only the fast one
-    "groupvit": Family("GroupViT", tokenizer="CLIPTokenizer"),
+    "idefics": Family("Idefics", tokenizer="LlamaTokenizer",  # 4.37 names only the fast one
+                      image_processor="IdeficsImageProcessor", processor="IdeficsProcessor"),
+    "groupvit": Family("GroupViT", tokenizer="CLIPTokenizer",
+                       image_processor="CLIPImageProcessor", processor="CLIPProcessor"),
 }
 
 
@@ -161,3 +165,77 @@ class AutoTokenizer:
             raise ValueError(f"no tokenizer is known for {name!r}")
         slow = class_name.removesuffix("Fast")
         return slow, slow + "Fast"
+
+
+def _json_value(name: str, filename: str, key: str, hub_kwargs: dict) -> Optional[str]:
+    """`key` of the folder's `filename`, or None when either is absent."""
+    path = resolve_file(name, filename, required=False, **hub_kwargs)
+    return None if path is None else read_json(path, filename).get(key)
+
+
+def _model_type(name: str, hub_kwargs: dict) -> Optional[str]:
+    """config.json's model_type, or None when the folder has no config.json."""
+    return _json_value(name, "config.json", "model_type", hub_kwargs)
+
+
+class AutoImageProcessor:
+    """`AutoImageProcessor.from_pretrained(name)`: the class named by preprocessor_config.json's
+    `image_processor_type` (or its older `feature_extractor_type`, "...FeatureExtractor" read as
+    "...ImageProcessor"), else the family's image processor from config.json's model_type. A folder
+    without preprocessor_config.json raises FileNotFoundError (an OSError, as the reference's)."""
+
+    def __init__(self):
+        raise EnvironmentError("AutoImageProcessor is not instantiated; use AutoImageProcessor.from_pretrained(...)")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        name = os.fspath(pretrained_model_name_or_path)
+        hub_kwargs = {k: kwargs[k] for k in pop_hub_kwargs(dict(kwargs))}
+        path = resolve_file(name, "preprocessor_config.json", **hub_kwargs)  # FileNotFoundError when absent
+        values = read_json(path, "preprocessor_config.json")
+        class_name = values.get("image_processor_type")
+        if class_name is None and values.get("feature_extractor_type"):
+            class_name = values["feature_extractor_type"].replace("FeatureExtractor", "ImageProcessor")
+        if class_name is None:
+            model_type = _model_type(name, hub_kwargs)
+            class_name = _family(model_type).image_processor if model_type else None
+        processor_cls = _public(class_name) if class_name else None
+        if processor_cls is None:
+            raise ValueError(f"no image processor is known for {name!r}"
+                             + (f" (it names {class_name!r}, which polyformer does not provide)" if class_name else
+                                ": its preprocessor_config.json names none (image_processor_type) and it has no "
+                                "config.json model_type of a vision family"))
+        return processor_cls.from_pretrained(name, **kwargs)
+
+
+class AutoProcessor:
+    """`AutoProcessor.from_pretrained(name)`: the processor class that the folder's files name
+    (`processor_class` in processor_config.json, preprocessor_config.json or tokenizer_config.json), else
+    the family's processor from config.json's model_type (GroupViT: CLIPProcessor, IDEFICS: IdeficsProcessor).
+    A text-only model gets its tokenizer (AutoTokenizer), as in the reference. A folder holding only
+    preprocessor_config.json gets its image processor (the reference documents this fallback but raises
+    OSError for want of a config.json)."""
+
+    def __init__(self):
+        raise EnvironmentError("AutoProcessor is not instantiated; use AutoProcessor.from_pretrained(...)")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        name = os.fspath(pretrained_model_name_or_path)
+        hub_kwargs = {k: kwargs[k] for k in pop_hub_kwargs(dict(kwargs))}
+        class_name = None
+        for filename in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+            class_name = _json_value(name, filename, "processor_class", hub_kwargs)
+            if class_name is not None:
+                break
+        if class_name is None:
+            model_type = _model_type(name, hub_kwargs)
+            class_name = FAMILIES[model_type].processor if model_type in FAMILIES else None
+        if class_name is not None:
+            processor_cls = _public(class_name)
+            if processor_cls is None:
+                raise ValueError(f"{name!r} names processor class {class_name!r}, which polyformer does not provide")
+            return processor_cls.from_pretrained(name, **kwargs)
+        if resolve_file(name, "preprocessor_config.json", required=False, **hub_kwargs) is not None:
+            return AutoImageProcessor.from_pretrained(name, **kwargs)
+        return AutoTokenizer.from_pretrained(name, **kwargs)

@@ -192,3 +192,20 @@ def build(spec: Mapping[str, Any], classes: Mapping[str, Any]) -> Any:
         return classes[kind](image_processor, tokenizer)
     tokenizer = idefics_tokenizer(classes[spec["tokenizer"]], spec["setup"], fast=spec["tokenizer"].endswith("Fast"))
     return classes[kind](image_processor, tokenizer, **spec.get("kwargs", {}))
+
+
+def auto_processor_call(processor: Any, picture: Any) -> dict:
+    """The one call tests/fixtures/auto_processor records per object an Auto class returned (the reference's
+    or polyformer's): a processor, image processor or tokenizer -> its output as plain lists."""
+    name = type(processor).__name__
+    if name == "CLIPProcessor":
+        out = processor(text=["a photo of a cat", "two dogs"], images=picture, return_tensors="pt", padding=True)
+    elif name == "IdeficsProcessor":
+        out = processor([["User:", picture, "Describe this image.\nAssistant:"]], return_tensors="pt")
+    elif name.endswith("ImageProcessor"):
+        out = processor(picture, return_tensors="pt")
+    else:  # a tokenizer
+        out = processor(["a photo of a cat", "two dogs"])
+    if not hasattr(out, "items"):  # IdeficsImageProcessor returns the pixel values alone
+        return {"__tensor__": out.tolist()}
+    return {key: value.tolist() if hasattr(value, "tolist") else value for key, value in out.items()}

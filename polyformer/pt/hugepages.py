@@ -65,7 +65,7 @@ def in_huge_pages(tensor: torch.Tensor) -> torch.Tensor:
     or refused."""
     nbytes = tensor.numel() * tensor.element_size()
     madvise = _libc_madvise()
-    if madvise is None or nbytes < HUGE_PAGE or tensor.device.type != "cpu" or tensor.is_meta:
+    if madvise is None or nbytes < HUGE_PAGE or tensor.device.type != "cpu":
         return tensor
     buffer = torch.empty(nbytes + HUGE_PAGE, dtype=torch.uint8)  # not touched yet: no memory used
     start = -buffer.data_ptr() % HUGE_PAGE

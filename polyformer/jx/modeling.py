@@ -26,7 +26,7 @@ from ..checkpoints import find_weight_files, load_file, parse_size
 from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..generation.config import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import atomic_path, prepare_save_directory, read_json, resolve_file, write_atomically, write_json
-from .convert import Path, flatten, pt_to_flax, torch_to_numpy, unflatten
+from .convert import Path, flatten, flax_to_pt, pt_to_flax, torch_to_numpy, unflatten
 
 logger = logging.getLogger(__name__)
 
@@ -349,6 +349,25 @@ def read_msgpack(name: str, hub_kwargs: Dict[str, Any]) -> Optional[Dict[Path, A
         except Exception as err:  # msgpack raises several types for a damaged file
             raise OSError(f"{file} could not be read as a Flax msgpack checkpoint: {err}") from err
     return state
+
+
+def read_flax_as_torch(name: str, hub_kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """A Flax checkpoint (flax_model.msgpack or its shards) as a PyTorch state dict {key: torch tensor},
+    for `from_pretrained(..., from_flax=True)` on the PyTorch classes: kernels transposed back, scale and
+    embedding named weight, dtypes kept (bfloat16 bit for bit)."""
+    import torch
+
+    state = read_msgpack(name, hub_kwargs)
+    if state is None:
+        raise FileNotFoundError(f"from_flax=True: no {FLAX_WEIGHTS} (nor its shard index) in {name!r}")
+    out = {}
+    for key, array in flax_to_pt(state).items():
+        array = np.ascontiguousarray(array)
+        if array.dtype.name == "bfloat16":  # numpy has no bfloat16: through its bits
+            out[key] = torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)
+        else:
+            out[key] = torch.from_numpy(array.copy())
+    return out
 
 
 def write_msgpack(params: Dict[str, Any], folder: str, max_shard_size: int) -> None:

@@ -264,6 +264,7 @@ class PreTrainedModel(nn.Module):
         use_safetensors: Optional[bool] = None,
         device_map: Optional[Union[str, torch.device]] = None,
         low_cpu_mem_usage: Optional[bool] = None,
+        from_flax: bool = False,
         **kwargs: Any,
     ):
         """Load a model from a folder or Hub id written by transformers (or polyformer).
@@ -275,6 +276,7 @@ class PreTrainedModel(nn.Module):
             output_loading_info: also return {"missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"}.
             ignore_mismatched_sizes: re-initialise weights whose shape differs (e.g. a new classifier)
                 instead of failing.
+            from_flax: read flax_model.msgpack (a Flax checkpoint; needs jax and flax installed).
             cache_dir, revision, local_files_only, token, force_download, subfolder: where to read from.
             Other keyword arguments override config values (num_labels, id2label, problem_type, ...).
         """
@@ -288,8 +290,12 @@ class PreTrainedModel(nn.Module):
             impl = "sdpa" if cls._supports_sdpa else "eager"
         config._attn_implementation = impl
 
-        files = find_weight_files(name, use_safetensors=use_safetensors, **hub_kwargs)
-        state = dict(iter_state_dict(files))
+        if from_flax:
+            from ..jx.modeling import read_flax_as_torch  # imports jax and flax
+
+            state = read_flax_as_torch(name, hub_kwargs)
+        else:
+            state = dict(iter_state_dict(find_weight_files(name, use_safetensors=use_safetensors, **hub_kwargs)))
         first = next((t for t in state.values() if t.is_floating_point()), None)
         dtype = resolve_dtype(torch_dtype, config, first)
 

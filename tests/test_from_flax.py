@@ -51,3 +51,12 @@ def test_missing_msgpack(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "distilbert"}')
     with pytest.raises(FileNotFoundError, match="flax_model.msgpack"):
         DistilBertModel.from_pretrained(tmp_path, from_flax=True)
+
+
+def test_without_flax_installed(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "config.json").write_text('{"model_type": "distilbert"}')
+    monkeypatch.setitem(sys.modules, "polyformer.jx.modeling", None)  # as if jax / flax were missing
+    with pytest.raises(ImportError, match=r"from_flax=True needs jax and flax.*polyformer\[flax\]"):
+        DistilBertModel.from_pretrained(tmp_path, from_flax=True)

@@ -291,8 +291,11 @@ class PreTrainedModel(nn.Module):
         config._attn_implementation = impl
 
         if from_flax:
-            from ..jx.modeling import read_flax_as_torch  # imports jax and flax
-
+            try:
+                from ..jx.modeling import read_flax_as_torch  # imports jax and flax
+            except ImportError as error:
+                raise ImportError(f"from_flax=True needs jax and flax ({error}); install them with "
+                                  "pip install 'polyformer[flax]'") from error
             state = read_flax_as_torch(name, hub_kwargs)
         else:
             state = dict(iter_state_dict(find_weight_files(name, use_safetensors=use_safetensors, **hub_kwargs)))

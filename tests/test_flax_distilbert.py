@@ -13,8 +13,8 @@ import torch
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 
-from flax_parity import check_flax_case, model_for, numpy_inputs  # noqa: E402
-from parity import FIXTURES, load_cases, params  # noqa: E402
+from helpers.flax_parity import check_flax_case, model_for, numpy_inputs  # noqa: E402
+from helpers.parity import FIXTURES, load_cases, params  # noqa: E402
 from polyformer import (  # noqa: E402
     DistilBertForMaskedLM,
     FlaxDistilBertForMaskedLM,

@@ -14,8 +14,8 @@ import torch
 jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 
-from flax_parity import check_flax_case, model_for  # noqa: E402
-from parity import FIXTURES, load_cases, params  # noqa: E402
+from helpers.flax_parity import check_flax_case, model_for  # noqa: E402
+from helpers.parity import FIXTURES, load_cases, params  # noqa: E402
 from polyformer import FlaxGPTJForCausalLM, FlaxGPTJModel, GPTJConfig, GPTJForCausalLM  # noqa: E402
 from polyformer.jx.convert import flatten, flax_to_pt  # noqa: E402
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import polyformer
-from generation_helpers import reference_cases
-from generation_toy import kwargs_from_json
+from helpers.generation_models import reference_cases
+from helpers.generation_toy import kwargs_from_json
 from polyformer.generation.processors import LogitsProcessorList
 
 FIXTURE = reference_cases()

@@ -1,4 +1,4 @@
-"""Encoder-decoder generate() against transformers 4.37.2 on the same toy (tests/generation_toy.py `encode` /
+"""Encoder-decoder generate() against transformers 4.37.2 on the same toy (tests/helpers/generation_toy.py `encode` /
 `decode`, wrapped as a BART-style model on both sides): greedy, sampling, beam search and beam sampling,
 num_return_sequences, forced BOS / EOS, decoder prefixes, encoder logits processors — the reference's ids
 exactly and its scores, attentions and hidden states to 1e-5; with the preallocated cache, with the
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import polyformer
-from generation_helpers import ToySeq2SeqCache, check_case, expected, polyformer_kwargs, reference_cases, seq2seq_model
+from helpers.generation_models import ToySeq2SeqCache, check_case, expected, polyformer_kwargs, reference_cases, seq2seq_model
 from polyformer.pt.cache import EncoderDecoderCache, StaticCache
 
 FIXTURE = reference_cases("seq2seq")

@@ -1,6 +1,6 @@
 """PreTrainedModel behaviour on DistilBERT: save/load, sharding, dtypes, loading info, heads, tying,
 resizing, gradient checkpointing, attention backends, and bad input. Parity with the reference's
-numbers is in test_distilbert_parity.py."""
+numbers is in test_parity_distilbert.py."""
 
 import json
 import os

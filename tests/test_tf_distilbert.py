@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import polyformer
-from parity import FIXTURES
+from helpers.parity import FIXTURES
 from polyformer.tf.backend import keras, tf
-from tf_parity import check_span_qa_clamps, load_model, params, parity_tests, tf_cases, to_tf
+from helpers.tf_parity import check_span_qa_clamps, load_model, params, parity_tests, tf_cases, to_tf
 
 CASES = tf_cases("distilbert")
 MODELS = {name: getattr(polyformer, name) for name in (

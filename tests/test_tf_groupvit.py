@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import polyformer
-from parity import FIXTURES
+from helpers.parity import FIXTURES
 from polyformer.tf.backend import keras, tf
-from tf_parity import load_model, parity_tests, tf_cases, to_tf
+from helpers.tf_parity import load_model, parity_tests, tf_cases, to_tf
 
 CASES = tf_cases("groupvit")
 MODELS = {name: getattr(polyformer, name) for name in ("TFGroupViTModel", "TFGroupViTTextModel", "TFGroupViTVisionModel")}
@@ -27,7 +27,7 @@ def model():
 @pytest.mark.parametrize("name", ["text_features", "image_features"])
 def test_features_equal_the_references(model, name):
     feature = case("model/plain").meta["features"][name]
-    from parity import _resolve, _tensors
+    from helpers.parity import _resolve, _tensors
 
     inputs = {k: to_tf(_resolve(v, _tensors(case("model/plain").dir))) for k, v in feature["inputs"].items()}
     expected = _resolve(feature["output"], _tensors(case("model/plain").dir)).numpy()
@@ -38,8 +38,8 @@ def test_features_equal_the_references(model, name):
 def test_batch_position_ids_as_in_pytorch(model):
     """(B, T) position_ids: 4.37's TF embeddings fail on them (they tile the looked-up rows by B); as
     documented they are per-row positions, and the numbers are the PyTorch reference's."""
-    from parity import assert_same, load_cases
-    from tf_parity import to_torch
+    from helpers.parity import assert_same, load_cases
+    from helpers.tf_parity import to_torch
 
     differs = tf_cases("groupvit", differs=True)
     assert [c.id for c in differs] == ["model/position_ids"]

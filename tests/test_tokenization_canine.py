@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyformer import AutoTokenizer, CanineConfig, CanineTokenizer
-from tokenizer_replay import Replay
+from helpers.tokenizer_replay import Replay
 
 REPLAY = Replay("canine", {"slow": CanineTokenizer})
 # (test_deviations_still_differ checks the decoder families' common deviations, which CANINE has not)

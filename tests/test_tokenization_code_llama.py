@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from polyformer import AutoTokenizer
 from polyformer.models.llama.tokenization_code_llama import CodeLlamaTokenizer, CodeLlamaTokenizerFast
-from tokenizer_replay import Replay
+from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": CodeLlamaTokenizer, "fast": CodeLlamaTokenizerFast}
 LEAK = ("the reference's CodeLlamaTokenizerFast leaves its infilling normalizer and post-processor set when an "

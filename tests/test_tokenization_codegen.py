@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from polyformer import AutoTokenizer
 from polyformer.models.codegen.tokenization import CodeGenTokenizer, CodeGenTokenizerFast, truncate_completion
 from polyformer.tokenization.bpe import BPE, BYTE_TO_CHAR, from_byte_chars, read_merges, to_byte_chars
-from tokenizer_replay import Replay
+from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": CodeGenTokenizer, "fast": CodeGenTokenizerFast}
 REPLAY = Replay("codegen", CLASSES)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from polyformer.models.distilbert.tokenization import DistilBertTokenizer, DistilBertTokenizerFast
 from polyformer.tokenization.encoding import AddedToken
-from tokenizer_fixture_io import build_tokenizer, check, expectation, materialize, run_step
+from helpers.tokenizer_fixture_io import build_tokenizer, check, expectation, materialize, run_step
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tokenizers" / "distilbert"
 VOCAB = FIXTURES / "vocab.txt"

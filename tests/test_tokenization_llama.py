@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from polyformer import AutoTokenizer
 from polyformer.models.llama.tokenization import LlamaTokenizer, LlamaTokenizerFast
 from polyformer.tokenization.sentencepiece import load_processor, read_model_info
-from tokenizer_replay import Replay
+from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": LlamaTokenizer, "fast": LlamaTokenizerFast}
 REPLAY = Replay("llama", CLASSES)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from polyformer import AutoTokenizer
 from polyformer.models.mvp.tokenization import MvpTokenizer, MvpTokenizerFast
-from tokenizer_replay import Replay
+from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": MvpTokenizer, "fast": MvpTokenizerFast}
 NOT_NORMALIZED = ("the reference's tokenizers 0.15 re-adds the special tokens of a tokenizer built from tokenizer.json "

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from polyformer import IdeficsImageProcessor, IdeficsProcessor, LlamaTokenizer, LlamaTokenizerFast
-from vision_fixture_io import FOLDER, build, check, idefics_tokenizer, load_images, make_image, run
+from helpers.vision_fixture_io import FOLDER, build, check, idefics_tokenizer, load_images, make_image, run
 
 DOC = json.loads((FOLDER / "cases.json").read_text(encoding="utf-8"))
 ARRAYS = dict(np.load(FOLDER / "arrays.npz"))

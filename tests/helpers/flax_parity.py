@@ -19,7 +19,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 import numpy as np
 import torch
 
-from parity import Case, assert_output, assert_tuple
+from .parity import Case, assert_output, assert_tuple
 
 
 def to_torch(value):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from parity import load_cases
+from helpers.parity import load_cases
 from polyformer import (AutoModelForQuestionAnswering, AutoTokenizer, CanineConfig, CanineForQuestionAnswering,
                         CanineTokenizer)
 

@@ -9,7 +9,7 @@ import torch
 
 pytest.importorskip("flax")
 
-from parity import assert_same, load_cases  # noqa: E402
+from helpers.parity import assert_same, load_cases  # noqa: E402
 from polyformer import DistilBertForMaskedLM, DistilBertModel, GPTJForCausalLM  # noqa: E402
 
 ATOL = 1e-5  # the fp32 standard holds, although XLA and PyTorch sum in other orders

@@ -5,7 +5,7 @@ Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_decoder
 
 import pytest
 
-from parity import (cache_cases, check_cache_forms, check_case, check_checkpoint, check_training, checkpoints,
+from helpers.parity import (cache_cases, check_cache_forms, check_case, check_checkpoint, check_training, checkpoints,
                     load_cases, params, training_cases)
 from polyformer import (GPTJForCausalLM, GPTJForQuestionAnswering, GPTJForSequenceClassification, GPTJModel)
 

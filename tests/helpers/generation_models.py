@@ -12,14 +12,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-import generation_toy as toy
+from . import generation_toy as toy
 from polyformer.configuration import PretrainedConfig
 from polyformer.generation.utils import GenerationMixin
 from polyformer.outputs import BaseModelOutput, CausalLMOutputWithPast, ModelOutput
 from polyformer.pt.cache import EncoderDecoderCache
 from polyformer.pt.modeling import PreTrainedModel
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "generation" / "toy"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "generation" / "toy"
 
 
 class ToyConfig(PretrainedConfig):

@@ -19,9 +19,9 @@ from typing import Any, Callable, Dict, Mapping, Tuple
 import pytest
 
 from polyformer.tokenization.encoding import AddedToken
-from tokenizer_fixture_io import build_tokenizer, check, expand_refs, expectation, run_step, write_saved_folder
+from .tokenizer_fixture_io import build_tokenizer, check, expand_refs, expectation, run_step, write_saved_folder
 
-FIXTURES = Path(__file__).parent / "fixtures" / "tokenizers"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tokenizers"
 Deviations = Mapping[Tuple[str, int, str], Tuple[str, Any]]
 
 # Deviations in the cases every family records (the script's record_common).

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import polyformer
-from generation_helpers import ToyCache, ToyConfig, ToyForCausalLM, polyformer_kwargs, reference_cases, toy_model
+from helpers.generation_models import ToyCache, ToyConfig, ToyForCausalLM, polyformer_kwargs, reference_cases, toy_model
 from polyformer.generation import decoding
 
 FIXTURE = reference_cases()

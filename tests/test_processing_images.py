@@ -19,7 +19,7 @@ from polyformer.models.clip.processing import CLIPProcessor
 from polyformer.models.clip.tokenization import CLIPTokenizer, CLIPTokenizerFast
 from polyformer.models.idefics.processing import IdeficsProcessor
 from polyformer.models.llama.tokenization import LlamaTokenizer, LlamaTokenizerFast
-from vision_fixture_io import FOLDER, build, check, load_images, make_image, run
+from helpers.vision_fixture_io import FOLDER, build, check, load_images, make_image, run
 
 CLASSES = {cls.__name__: cls for cls in (CLIPImageProcessor, CLIPProcessor, CLIPTokenizer, CLIPTokenizerFast,
                                          IdeficsImageProcessor, IdeficsProcessor, LlamaTokenizer, LlamaTokenizerFast)}

@@ -6,7 +6,7 @@ Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_decoder
 import pytest
 import torch
 
-from parity import cache_cases, check_cache_forms, check_case, check_checkpoint, check_training, load_cases, params
+from helpers.parity import cache_cases, check_cache_forms, check_case, check_checkpoint, check_training, load_cases, params
 from polyformer import CodeGenConfig, CodeGenForCausalLM, CodeGenModel, GPTJConfig
 
 MODELS = {cls.__name__: cls for cls in (CodeGenModel, CodeGenForCausalLM)}

@@ -8,7 +8,7 @@ Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_decoder
 import pytest
 import torch
 
-from parity import cache_cases, check_cache_forms, check_case, check_checkpoint, check_training, load_cases, params
+from helpers.parity import cache_cases, check_cache_forms, check_case, check_checkpoint, check_training, load_cases, params
 from polyformer import LlamaConfig, LlamaForCausalLM, LlamaModel
 
 MODELS = {cls.__name__: cls for cls in (LlamaModel, LlamaForCausalLM)}

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from parity import _tensors, _resolve, assert_same, check_case, check_checkpoint, checkpoints, load_cases, params
+from helpers.parity import _tensors, _resolve, assert_same, check_case, check_checkpoint, checkpoints, load_cases, params
 from polyformer import GroupViTConfig, GroupViTModel, GroupViTModelOutput, GroupViTTextModel, GroupViTVisionModel
 from polyformer.outputs import ModelOutput
 

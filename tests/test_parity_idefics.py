@@ -2,7 +2,7 @@
 IdeficsForVisionText2Text with and without the perceiver resampler, qk_layer_norms, vector alphas,
 cross_layer_interval 1 and 2, additional vocabulary (tied and not), the freeze options, pixels / encoder /
 perceiver image inputs, interpolate_pos_encoding, labels, decoding with past_key_values, errors.
-generate() ids are checked by test_generation_families.py (fixtures idefics/generate*/).
+generate() ids are checked by test_generation_decoders.py (fixtures idefics/generate*/).
 
 Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_idefics_fixtures.py``.
 """
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from parity import cache_cases, check_cache_forms, check_case, check_checkpoint, check_training, load_cases, params
+from helpers.parity import cache_cases, check_cache_forms, check_case, check_checkpoint, check_training, load_cases, params
 from polyformer import IdeficsConfig, IdeficsForVisionText2Text, IdeficsModel
 
 MODELS = {cls.__name__: cls for cls in (IdeficsModel, IdeficsForVisionText2Text)}

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from parity import check_case, check_checkpoint, checkpoints, load_cases, params, training_cases
-from parity import FIXTURES
+from helpers.parity import check_case, check_checkpoint, checkpoints, load_cases, params, training_cases
+from helpers.parity import FIXTURES
 from polyformer import (
     CanineConfig,
     CanineLayer,

@@ -36,7 +36,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ATOL = 1e-5
 
 

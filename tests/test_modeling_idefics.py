@@ -5,7 +5,7 @@ cache, "normal" float gates, a decode step without position_ids)."""
 import pytest
 import torch
 
-from parity import load_cases, load_model, run
+from helpers.parity import load_cases, load_model, run
 from polyformer import AutoConfig, AutoModel, IdeficsConfig, IdeficsForVisionText2Text, IdeficsModel
 
 VISION = dict(embed_dim=16, image_size=10, patch_size=5, num_hidden_layers=1, num_attention_heads=2,

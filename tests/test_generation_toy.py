@@ -1,4 +1,4 @@
-"""generate() against transformers 4.37.2 on the same toy model (tests/generation_toy.py): every recorded
+"""generate() against transformers 4.37.2 on the same toy model (tests/helpers/generation_toy.py): every recorded
 case — greedy, sampling under torch.manual_seed, beam search, beam sampling, with the length settings and
 logits processors — gives exactly the reference's ids, and its scores to 1e-5; with the static cache,
 with the model-returned tuple cache and without a cache."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generation_helpers import check_case, polyformer_kwargs, reference_cases, toy_model
+from helpers.generation_models import check_case, polyformer_kwargs, reference_cases, toy_model
 
 FIXTURE = reference_cases()
 CASES = FIXTURE["meta"]["cases"]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from polyformer import AutoImageProcessor, AutoProcessor, CLIPProcessor
-from vision_fixture_io import auto_processor_call
+from helpers.vision_fixture_io import auto_processor_call
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FOLDER = FIXTURES / "auto_processor"

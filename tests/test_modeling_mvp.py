@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from parity import load_cases, load_model
+from helpers.parity import load_cases, load_model
 from polyformer import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForQuestionAnswering,
                         AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, DynamicCache, EncoderDecoderCache,
                         MvpConfig, MvpForCausalLM, MvpForConditionalGeneration, MvpForSequenceClassification, MvpModel,

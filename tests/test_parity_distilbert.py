@@ -5,7 +5,7 @@ Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_distilb
 
 import pytest
 
-from parity import check_case, check_checkpoint, check_training, checkpoints, load_cases, params, training_cases
+from helpers.parity import check_case, check_checkpoint, check_training, checkpoints, load_cases, params, training_cases
 from polyformer import (
     DistilBertForMaskedLM,
     DistilBertForMultipleChoice,

@@ -8,7 +8,7 @@ Regenerate the fixtures with ``/work/refvenv/venv/bin/python scripts/fixtures/ma
 import pytest
 import torch
 
-from parity import assert_same, check_case, check_checkpoint, check_training, load_cases, load_model, params
+from helpers.parity import assert_same, check_case, check_checkpoint, check_training, load_cases, load_model, params
 from polyformer import (EncoderDecoderCache, MvpForCausalLM, MvpForConditionalGeneration, MvpForQuestionAnswering,
                         MvpForSequenceClassification, MvpModel, StaticCache)
 from polyformer.pt.cache import DynamicCache

@@ -1,5 +1,5 @@
 """`convert_bert_to_distilbert` on tiny synthetic BERT folders: the key map, the token-type fold, the
-files it writes, and every way the input can be wrong (tests/test_minilm_real.py checks real numbers)."""
+files it writes, and every way the input can be wrong (tests/test_parity_minilm.py checks real numbers)."""
 
 from __future__ import annotations
 

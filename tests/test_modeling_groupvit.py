@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from parity import load_cases
+from helpers.parity import load_cases
 from polyformer import (AutoConfig, AutoModel, GroupViTConfig, GroupViTModel, GroupViTTextConfig, GroupViTTextModel,
                         GroupViTVisionConfig, GroupViTVisionModel)
 

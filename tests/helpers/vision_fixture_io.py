@@ -21,7 +21,7 @@ from typing import Any, Dict, Mapping
 
 import numpy as np
 
-FOLDER = Path(__file__).parent / "fixtures" / "vision"
+FOLDER = Path(__file__).resolve().parents[1] / "fixtures" / "vision"
 IMAGES = FOLDER / "images"
 # Reference exceptions whose type says little; polyformer raises ValueError / TypeError with a message instead.
 VAGUE_ERRORS = {"AttributeError", "IndexError", "KeyError"}
@@ -81,7 +81,7 @@ def make_image(recipe: Any, images: Mapping[str, Any]) -> Any:
 
 IDEFICS_TOKENS = {"base": ["<fake_token_around_image>", "<image>"],
                   "instruct": ["<fake_token_around_image>", "<image>", "<end_of_utterance>"]}
-LLAMA = Path(__file__).parent / "fixtures" / "tokenizers" / "llama"
+LLAMA = Path(__file__).resolve().parents[1] / "fixtures" / "tokenizers" / "llama"
 
 
 def idefics_tokenizer(cls: Any, setup: str, fast: bool = True) -> Any:
@@ -177,7 +177,7 @@ def check(got: Any, expected: Any, arrays: Mapping[str, np.ndarray], where: str,
     assert got == expected, f"{where}: got {str(got)[:300]}, expected {str(expected)[:300]}"
 
 
-CLIP = Path(__file__).parent / "fixtures" / "tokenizers" / "clip"
+CLIP = Path(__file__).resolve().parents[1] / "fixtures" / "tokenizers" / "clip"
 
 
 def build(spec: Mapping[str, Any], classes: Mapping[str, Any]) -> Any:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from polyformer import AutoTokenizer
 from polyformer.models.clip.tokenization import CLIPTokenizer, CLIPTokenizerFast
-from tokenizer_replay import Replay
+from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": CLIPTokenizer, "fast": CLIPTokenizerFast}
 REPLAY = Replay("clip", CLASSES)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from parity import Case, assert_output, assert_tuple, load_cases, params  # noqa: F401  (re-exported)
+from .parity import Case, assert_output, assert_tuple, load_cases, params  # noqa: F401  (re-exported)
 from polyformer.outputs import ModelOutput
 from polyformer.tf.backend import tf
 
@@ -77,7 +77,7 @@ def check_tf_case(model_cls, case: Case) -> None:
 def parity_tests(cases: list, models: dict):
     """The two tests every family runs: each recorded call, and the weight names of each checkpoint. Assign
     them to module-level `test_*` names."""
-    from parity import checkpoints
+    from .parity import checkpoints
 
     @pytest.mark.parametrize("case", params(cases))
     def test_parity(case):

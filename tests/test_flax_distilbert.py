@@ -1,7 +1,7 @@
 """Flax DistilBERT against transformers 4.37.2's Flax classes (tests/fixtures/flax/distilbert/), and the
 Flax plumbing: PyTorch <-> Flax weights, msgpack files, dtypes, jit.
 
-Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_flax_fixtures.py``.
+Regenerate the fixtures with ``make fixtures`` (this family alone: ``.refvenv/bin/python scripts/fixtures/make_flax_fixtures.py``).
 """
 
 import json
@@ -15,6 +15,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from helpers.flax_parity import check_flax_case, model_for, numpy_inputs  # noqa: E402
 from helpers.parity import FIXTURES, load_cases, params  # noqa: E402
+from helpers.tolerance import assert_close  # noqa: E402
 from polyformer import (  # noqa: E402
     DistilBertForMaskedLM,
     FlaxDistilBertForMaskedLM,
@@ -118,7 +119,7 @@ def test_jit_grad_and_functional_params():
     out = jax.jit(lambda p, ids, mask: model(ids, mask, params=p, output_hidden_states=True))(
         model.params, inputs["input_ids"], inputs["attention_mask"])
     assert type(out).__name__ == "FlaxSequenceClassifierOutput" and list(out.keys()) == ["logits", "hidden_states"]
-    np.testing.assert_allclose(np.asarray(out.logits), np.asarray(eager.logits), atol=1e-5, rtol=0)
+    assert_close(np.asarray(out.logits), np.asarray(eager.logits))
     grads = jax.grad(lambda p: model(**inputs, params=p).logits.sum())(model.params)
     assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(model.params)
     doubled = jax.tree_util.tree_map(lambda x: 2 * x, model.params)
@@ -144,10 +145,10 @@ def test_bfloat16_compute_and_params():
     assert {v.dtype for v in jax.tree_util.tree_leaves(model.params)} == {np.dtype("float32")}  # params untouched
     logits = model(**inputs).logits
     assert logits.dtype == jnp.bfloat16
-    np.testing.assert_allclose(np.asarray(logits, np.float32), expected, atol=0.25, rtol=0.05)
+    assert_close(np.asarray(logits, np.float32), expected, atol=0.25, rtol=0.05)  # bfloat16 compute vs float32
     model.params = model.to_bf16(model.params)
     assert {v.dtype for v in jax.tree_util.tree_leaves(model.params)} == {np.dtype(jnp.bfloat16)}
-    np.testing.assert_allclose(np.asarray(model(**inputs).logits, np.float32), expected, atol=0.5, rtol=0.1)
+    assert_close(np.asarray(model(**inputs).logits, np.float32), expected, atol=0.5, rtol=0.1)  # bfloat16 weights too
     mask = jax.tree_util.tree_map(lambda x: x.ndim > 1, model.params)  # keep biases and norms in fp32
     half = model.to_fp32(model.params, mask=jax.tree_util.tree_map(lambda m: not m, mask))
     kinds = {(v.ndim > 1, v.dtype) for v in jax.tree_util.tree_leaves(half)}

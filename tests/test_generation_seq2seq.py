@@ -13,6 +13,7 @@ import torch
 
 import polyformer
 from helpers.generation_models import ToySeq2SeqCache, check_case, expected, polyformer_kwargs, reference_cases, seq2seq_model
+from helpers.tolerance import assert_close
 from polyformer.pt.cache import EncoderDecoderCache, StaticCache
 
 FIXTURE = reference_cases("seq2seq")
@@ -60,7 +61,7 @@ def test_transition_scores(name):
     for normalize, key in ((False, "transition_scores"), (True, "transition_scores_normalized")):
         got = seq2seq_model().compute_transition_scores(result.sequences, result.scores,
                                                         getattr(result, "beam_indices", None), normalize)
-        torch.testing.assert_close(got, expected(FIXTURE, CASES[name][key]), rtol=0, atol=1e-5)
+        assert_close(got, expected(FIXTURE, CASES[name][key]), name=key)
 
 
 def test_generation_config_from_the_model_config():

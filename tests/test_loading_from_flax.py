@@ -12,7 +12,6 @@ pytest.importorskip("flax")
 from helpers.parity import assert_same, load_cases  # noqa: E402
 from polyformer import DistilBertForMaskedLM, DistilBertModel, GPTJForCausalLM  # noqa: E402
 
-ATOL = 1e-5  # the fp32 standard holds, although XLA and PyTorch sum in other orders
 CASES = {("distilbert", "masked_lm_msgpack"): DistilBertForMaskedLM}
 
 
@@ -29,7 +28,7 @@ def test_flax_checkpoint_gives_the_reference_outputs(cls, case):
     with torch.no_grad():
         output = model(**inputs, **case.kwargs)
     for name, expected in case.expected().items():
-        assert_same(getattr(output, name), expected, atol=ATOL, name=f"{case}: {name}")
+        assert_same(getattr(output, name), expected, name=f"{case}: {name}")  # XLA sums in other orders: still 1e-5
 
 
 def test_round_trip_through_flax(tmp_path):

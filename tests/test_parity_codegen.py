@@ -1,6 +1,6 @@
 """CodeGen (PyTorch) against transformers 4.37.2 fixtures in tests/fixtures/codegen/.
 
-Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_decoder_fixtures.py codegen``.
+Regenerate the fixtures with ``make fixtures`` (this family alone: ``.refvenv/bin/python scripts/fixtures/make_decoder_fixtures.py codegen``).
 """
 
 import pytest

@@ -1,6 +1,6 @@
 """DistilBERT (PyTorch) against transformers 4.37.2 fixtures in tests/fixtures/distilbert/.
 
-Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_distilbert_fixtures.py``.
+Regenerate the fixtures with ``make fixtures`` (this family alone: ``.refvenv/bin/python scripts/fixtures/make_distilbert_fixtures.py``).
 """
 
 import pytest

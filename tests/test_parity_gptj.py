@@ -1,6 +1,6 @@
 """GPT-J (PyTorch) against transformers 4.37.2 fixtures in tests/fixtures/gptj/.
 
-Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_decoder_fixtures.py gptj``.
+Regenerate the fixtures with ``make fixtures`` (this family alone: ``.refvenv/bin/python scripts/fixtures/make_decoder_fixtures.py gptj``).
 """
 
 import pytest

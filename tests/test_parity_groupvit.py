@@ -1,6 +1,6 @@
 """GroupViT (PyTorch) against transformers 4.37.2 fixtures in tests/fixtures/groupvit/.
 
-Regenerate the fixtures with ``/work/refvenv/venv/bin/python scripts/fixtures/make_groupvit_fixtures.py``.
+Regenerate the fixtures with ``make fixtures`` (this family alone: ``.refvenv/bin/python scripts/fixtures/make_groupvit_fixtures.py``).
 """
 
 import json

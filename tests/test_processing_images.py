@@ -20,6 +20,7 @@ from polyformer.models.clip.tokenization import CLIPTokenizer, CLIPTokenizerFast
 from polyformer.models.idefics.processing import IdeficsProcessor
 from polyformer.models.llama.tokenization import LlamaTokenizer, LlamaTokenizerFast
 from helpers.vision_fixture_io import FOLDER, build, check, load_images, make_image, run
+from helpers.tolerance import assert_close
 
 CLASSES = {cls.__name__: cls for cls in (CLIPImageProcessor, CLIPProcessor, CLIPTokenizer, CLIPTokenizerFast,
                                          IdeficsImageProcessor, IdeficsProcessor, LlamaTokenizer, LlamaTokenizerFast)}
@@ -127,7 +128,7 @@ def test_transforms_follow_the_reference_rounding():
     assert center_crop(np.ones((5, 4, 3)), (8, 8)).shape == (7, 8, 3)  # the reference's padding, one row short
     chw = np.arange(2 * 3 * 4, dtype=np.float64).reshape(3, 2, 4)
     assert normalize(chw, [1, 2, 3], 2.0).dtype == np.float64  # float images keep their dtype
-    assert np.allclose(normalize(chw, [1, 2, 3], 2.0)[1], (chw[1] - 2) / 2)
+    assert_close(normalize(chw, [1, 2, 3], 2.0)[1], (chw[1] - 2) / 2)
     assert get_size_dict(5, default_to_square=False, max_size=9) == {"shortest_edge": 5, "longest_edge": 9}
     assert get_size_dict((3, 4), height_width_order=False) == {"height": 4, "width": 3}
 

@@ -11,6 +11,7 @@ import polyformer
 from helpers.parity import FIXTURES
 from polyformer.tf.backend import keras, tf
 from helpers.tf_parity import check_span_qa_clamps, load_model, params, parity_tests, tf_cases, to_tf
+from helpers.tolerance import assert_close
 
 CASES = tf_cases("distilbert")
 MODELS = {name: getattr(polyformer, name) for name in (
@@ -45,10 +46,10 @@ def test_input_formats_agree(seqcls):
     for out in (seqcls([ids, mask, None, None, None, None, True, labels]),
                 seqcls({"input_ids": ids, "attention_mask": mask, "labels": labels}),
                 seqcls(tf.constant(ids), attention_mask=tf.constant(mask, tf.int64), labels=labels)):
-        np.testing.assert_allclose(out.logits.numpy(), expected.logits.numpy(), atol=1e-6)
-        np.testing.assert_allclose(out.loss.numpy(), expected.loss.numpy(), atol=1e-6)
+        assert_close(out.logits.numpy(), expected.logits.numpy(), atol=1e-6, rtol=1e-6)
+        assert_close(out.loss.numpy(), expected.loss.numpy(), atol=1e-6, rtol=1e-6)
     single = seqcls(ids[:1]).logits  # a single tensor is input_ids
-    np.testing.assert_allclose(single.numpy(), seqcls(input_ids=ids[:1]).logits.numpy(), atol=1e-6)
+    assert_close(single.numpy(), seqcls(input_ids=ids[:1]).logits.numpy(), atol=1e-6, rtol=1e-6)
 
 
 def test_graph_mode_gives_the_eager_numbers(seqcls):
@@ -56,7 +57,7 @@ def test_graph_mode_gives_the_eager_numbers(seqcls):
     ids, mask = tf.constant(inputs["input_ids"].numpy()), tf.constant(inputs["attention_mask"].numpy())
     graph = tf.function(lambda i, m: seqcls(input_ids=i, attention_mask=m, output_hidden_states=True))(ids, mask)
     eager = seqcls(input_ids=ids, attention_mask=mask, output_hidden_states=True)
-    np.testing.assert_allclose(graph.logits.numpy(), eager.logits.numpy(), atol=1e-6)
+    assert_close(graph.logits.numpy(), eager.logits.numpy(), atol=1e-6, rtol=1e-6)
     assert len(graph.hidden_states) == 3
 
 
@@ -94,7 +95,7 @@ def test_fit_on_a_dataset_lowers_the_loss():
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = model.fit(tf.data.Dataset.from_tensor_slices((features, labels)).batch(8), epochs=4, verbose=0)
     after = float(np.mean(model(features, labels=labels).loss))
-    assert np.isclose(model.evaluate(features, labels, verbose=0), after, atol=1e-5)
+    assert_close(model.evaluate(features, labels, verbose=0), after)
     assert all(np.isfinite(history.history["loss"]))
     assert after < 0.7 * before, (before, after, history.history["loss"])
 
@@ -118,7 +119,7 @@ def test_reads_the_references_tf_model_h5():
     model = MODELS["TFDistilBertForMaskedLM"].from_pretrained(str(TF_FIXTURES / "h5_masked_lm"))
     expected = load_model(MODELS["TFDistilBertForMaskedLM"], mlm)  # the same weights, converted from PyTorch
     inputs = {k: to_tf(v) for k, v in mlm.inputs().items()}
-    np.testing.assert_allclose(model(**inputs).logits.numpy(), expected(**inputs).logits.numpy(), atol=1e-6)
+    assert_close(model(**inputs).logits.numpy(), expected(**inputs).logits.numpy(), atol=1e-6, rtol=1e-6)
     bare = MODELS["TFDistilBertModel"].from_pretrained(str(TF_FIXTURES / "h5_masked_lm"))
     assert bare.get_input_embeddings().table.shape == (99, 32)
 
@@ -152,7 +153,7 @@ def test_safetensors_in_pytorch_layout_load_in_pytorch(tmp_path):
         ids = np.random.default_rng(2).integers(1, 99, (2, 7))
         with torch.no_grad():
             expected = torch_model(torch.from_numpy(ids)).to_tuple()[0].numpy()
-        np.testing.assert_allclose(model(ids).to_tuple()[0].numpy(), expected, atol=1e-5)
+        assert_close(model(ids).to_tuple()[0].numpy(), expected)
 
 
 def test_pytorch_weights_load_unless_h5_exists(tmp_path):

@@ -9,6 +9,7 @@ import polyformer
 from helpers.parity import FIXTURES
 from polyformer.tf.backend import tf
 from helpers.tf_parity import check_span_qa_clamps, load_model, params, parity_tests, tf_cases, to_tf
+from helpers.tolerance import assert_close
 
 CASES = tf_cases("gptj")
 MODELS = {name: getattr(polyformer, name) for name in (
@@ -30,7 +31,7 @@ def test_sequence_classification_pools_the_last_position(case):
     out = model(**{k: to_tf(v) for k, v in case.inputs().items()}, return_dict=True)
     unpooled = case.expected()["logits"].numpy()
     assert unpooled.ndim == 3 and out.logits.shape == (unpooled.shape[0], unpooled.shape[2])
-    np.testing.assert_allclose(out.logits.numpy(), unpooled[:, -1], atol=1e-5)
+    assert_close(out.logits.numpy(), unpooled[:, -1])
 
 
 @pytest.mark.parametrize("case", params([c for c in DIFFERS if c.model_class.endswith("QuestionAnswering")]))

@@ -8,6 +8,7 @@ import polyformer
 from helpers.parity import FIXTURES
 from polyformer.tf.backend import keras, tf
 from helpers.tf_parity import load_model, parity_tests, tf_cases, to_tf
+from helpers.tolerance import assert_close
 
 CASES = tf_cases("groupvit")
 MODELS = {name: getattr(polyformer, name) for name in ("TFGroupViTModel", "TFGroupViTTextModel", "TFGroupViTVisionModel")}
@@ -32,7 +33,7 @@ def test_features_equal_the_references(model, name):
     inputs = {k: to_tf(_resolve(v, _tensors(case("model/plain").dir))) for k, v in feature["inputs"].items()}
     expected = _resolve(feature["output"], _tensors(case("model/plain").dir)).numpy()
     actual = getattr(model, feature["method"])(**inputs)
-    np.testing.assert_allclose(actual.numpy(), expected, atol=1e-5)
+    assert_close(actual, expected)
 
 
 def test_batch_position_ids_as_in_pytorch(model):
@@ -54,11 +55,11 @@ def test_input_formats(model):
     expected = model(**inputs).logits_per_image.numpy()
     as_dict = model(dict(inputs)).logits_per_image.numpy()
     as_list = model([inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"]]).logits_per_image.numpy()
-    np.testing.assert_allclose(as_dict, expected, atol=1e-6)
-    np.testing.assert_allclose(as_list, expected, atol=1e-6)
+    assert_close(as_dict, expected, atol=1e-6, rtol=1e-6)  # one model, inputs passed another way
+    assert_close(as_list, expected, atol=1e-6, rtol=1e-6)
     vision = load_model(MODELS["TFGroupViTVisionModel"], case("vision_model/plain"))
-    np.testing.assert_allclose(vision(inputs["pixel_values"]).pooler_output.numpy(),
-                               vision(pixel_values=inputs["pixel_values"]).pooler_output.numpy(), atol=1e-6)
+    assert_close(vision(inputs["pixel_values"]).pooler_output.numpy(),
+                 vision(pixel_values=inputs["pixel_values"]).pooler_output.numpy(), atol=1e-6, rtol=1e-6)
     with pytest.raises(ValueError, match="channels first"):
         vision(np.zeros((1, 16, 16, 3), np.float32))
 
@@ -90,7 +91,7 @@ def test_save_h5_and_pytorch_safetensors(model, tmp_path):
     torch_model = polyformer.GroupViTModel.from_pretrained(tmp_path / "pt")
     with torch.no_grad():
         torch_out = torch_model(**{k: torch.from_numpy(v) for k, v in inputs.items()})
-    np.testing.assert_allclose(torch_out.logits_per_image.numpy(), expected.logits_per_image.numpy(), atol=1e-5)
+    assert_close(torch_out.logits_per_image.numpy(), expected.logits_per_image.numpy())
     text = MODELS["TFGroupViTTextModel"].from_pretrained(tmp_path / "h5")  # a tower from the pair's file
-    np.testing.assert_allclose(text(inputs["input_ids"], attention_mask=inputs["attention_mask"]).pooler_output.numpy(),
-                               expected.text_model_output.pooler_output.numpy(), atol=1e-6)
+    assert_close(text(inputs["input_ids"], attention_mask=inputs["attention_mask"]).pooler_output.numpy(),
+                 expected.text_model_output.pooler_output.numpy(), atol=1e-6, rtol=1e-6)

@@ -4,8 +4,9 @@ Decoding one token at a time multiplies one row by every weight, so its speed is
 reading the weights from memory. With the usual 4 KB pages that read stalls on address translation
 every 4 KB; in 2 MB pages ("transparent huge pages") it does not. On the 2-core Xeon VM of
 benchmarks/README.md the decoding matmuls of CodeGen-350M's shape ran 3-10% faster and greedy
-decoding 0-5% faster, with bit-identical results (the same kernels run on the same bytes; only where
-they lie changes).
+decoding 0-5% faster. The weights are the same bytes, only where they lie changes; results are the same
+up to float rounding (not promised bit for bit: BLAS libraries may take another code path, and sum in
+another order, for memory aligned otherwise).
 
 `from_pretrained` calls `place_weights` on a CPU model: every parameter of at least 2 MB is copied
 into a buffer that starts on a 2 MB boundary, and the whole 2 MB pages it covers are asked for as

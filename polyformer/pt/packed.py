@@ -4,13 +4,16 @@ A decoding step multiplies a few rows (batch x beams, one token each) by every w
 its time is the time to read the weights from memory. On CPU, `F.linear` in bfloat16 reads a weight at
 ~15 GB/s on 2 cores (oneDNN reorders the weight on every call), so half the bytes of float32 (which
 streams at ~27 GB/s) save little time. Two other kernels read it at 20-22 GB/s (CodeGen-350M's shapes:
-benchmarks/linear_bandwidth.py, benchmarks/README.md) and give the same numbers:
+benchmarks/linear_bandwidth.py, benchmarks/README.md):
 
-- one row (a single prompt, greedy or sampling): `torch.addmv` / `torch.mv` on the weight as it is,
-  bit for bit `F.linear`'s result, no extra memory;
+- one row (a single prompt, greedy or sampling): `torch.addmv` / `torch.mv` on the weight as it is, no
+  extra memory;
 - several rows (batched prompts, beams): a copy of the weight prepacked for oneDNN
-  (`torch.ops.mkldnn._reorder_linear_weight`), multiplied by `torch.ops.mkldnn._linear_pointwise`;
-  bit for bit `F.linear` for a few rows, within bfloat16 rounding of it for many.
+  (`torch.ops.mkldnn._reorder_linear_weight`), multiplied by `torch.ops.mkldnn._linear_pointwise`.
+
+Their results equal `F.linear`'s within bfloat16 rounding, not bit for bit: each kernel sums the products
+in its own order, which depends on the CPU (AVX-512, AMX) and the shapes, so scores may differ in the last
+bfloat16 place and a near-tie between two tokens may break the other way.
 
 Memory and time trade-off of the packed copies: they hold as many bytes as the weights of the linear
 layers (CodeGen-350M in bfloat16: 0.6 GB more; a 6B-parameter model: 12 GB more) for as long as the
@@ -53,7 +56,7 @@ _support: Optional[bool] = None  # whether the kernels work here (checked once, 
 
 def supported() -> bool:
     """Whether this torch build and CPU run the bfloat16 kernels, giving `F.linear`'s numbers on a
-    small check (done once)."""
+    small check (done once; a sanity check that they work, not a promise of equal bits on every shape)."""
     global _support
     if _support is None:
         _support = _check_support()

@@ -13,8 +13,10 @@ import functools
 import os
 
 # The test models are tiny, so XLA's compile time dominates these tests (~40 compiles); LLVM's optimisation
-# passes cost a third of it and buy nothing here. Read when jax first computes, so setting it on import works.
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+# passes cost a third of it and buy nothing here. Read when jax first computes, so setting it on import works
+# (added to flags already set, such as the AVX2 rerun's --xla_cpu_max_isa).
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
 
 import numpy as np
 import torch

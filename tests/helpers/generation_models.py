@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from . import generation_toy as toy
+from .tolerance import assert_close
 from polyformer.configuration import PretrainedConfig
 from polyformer.generation.utils import GenerationMixin
 from polyformer.outputs import BaseModelOutput, CausalLMOutputWithPast, ModelOutput
@@ -115,11 +116,11 @@ def expected(fixture: dict, structure):
 
 def check_case(fixture: dict, name: str, result) -> None:
     """`result` is what the reference returned for case `name`: the same class and fields, ids and beam
-    indices exactly, the rest to 1e-5."""
+    indices exactly, the rest within the tolerances (`tolerance.ATOL`, `tolerance.RTOL`)."""
     case = fixture["meta"]["cases"][name]
     if case["output_class"] is None:
         assert isinstance(result, torch.Tensor)
-        torch.testing.assert_close(result, expected(fixture, case["outputs"]["sequences"]), rtol=0, atol=0)
+        assert_close(result, expected(fixture, case["outputs"]["sequences"]), atol=0, rtol=0, name="sequences")
         return
     assert type(result).__name__ == case["output_class"]
     assert sorted(k for k in result.keys() if k != "past_key_values") == sorted(case["outputs"])
@@ -127,10 +128,12 @@ def check_case(fixture: dict, name: str, result) -> None:
         want, got = expected(fixture, structure), result[field]
         if isinstance(want, tuple):
             assert len(got) == len(want), field
-            torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+            for i, (one, reference) in enumerate(zip(got, want)):
+                assert_close(one, reference, name=f"{field}[{i}]")
+        elif field in ("sequences", "beam_indices"):
+            assert_close(got, want, atol=0, rtol=0, name=field)
         else:
-            exact = 0 if field in ("sequences", "beam_indices") else 1e-5
-            torch.testing.assert_close(got, want, rtol=0, atol=exact)
+            assert_close(got, want, name=field)
 
 
 def polyformer_kwargs(kwargs: dict) -> dict:

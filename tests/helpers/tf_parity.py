@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from .parity import Case, assert_output, assert_tuple, load_cases, params  # noqa: F401  (re-exported)
 from polyformer.outputs import ModelOutput
 from polyformer.tf.backend import tf
+
+from .parity import Case, assert_output, assert_tuple, load_cases, params  # noqa: F401  (re-exported)
+from .tolerance import assert_close
 
 
 def tf_cases(family: str, *, differs: bool = False) -> list:
@@ -124,4 +126,4 @@ def check_span_qa_clamps(model_cls, case: Case) -> None:
                 total += _cross_entropy(logits.numpy()[row], position)
         expected.append(total / 2)
     assert out.loss.shape == (batch,)
-    np.testing.assert_allclose(out.loss.numpy(), expected, atol=1e-5)
+    assert_close(out.loss, np.array(expected, np.float32), name="loss")

@@ -15,20 +15,23 @@ import sys
 from pathlib import Path
 
 # The variables that hold the CPU kernels to AVX2: ATen's own (elementwise, reductions, softmax, ...),
-# oneDNN's (bfloat16 matmuls, convolutions; TensorFlow's oneDNN kernels read it too) and XLA's (the Flax
-# classes). MKL, which runs torch's float32 matmuls, has MKL_ENABLE_INSTRUCTIONS, but on AMD CPUs it runs
-# its AVX2 code whatever is set (seen: the same bits with AVX2, AVX512 and SSE4_2), so it is left alone.
+# oneDNN's (bfloat16 matmuls, convolutions; TensorFlow's oneDNN kernels read it too), XLA's (the Flax
+# classes) and MKL's (torch's float32 matmuls). The first two are checked (`restriction_is_honoured`); MKL's
+# cannot be on an AMD CPU, where no value of MKL_ENABLE_INSTRUCTIONS (AVX2, AVX512, SSE4_2) changed a bit of
+# its results, but on Intel CPUs it holds MKL to its AVX2 code.
 KERNEL_RESTRICTION = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
     "XLA_FLAGS": "--xla_cpu_max_isa=AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
 }
 
 _WANTED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
 
 
 def cpu_model_and_flags() -> tuple[str, list[str]]:
-    """The CPU's model name and which of the vector-unit flags that matter here it has (Linux; else '?')."""
+    """The CPU's model name and which of the vector-unit flags that matter here it has (read from Linux's
+    /proc/cpuinfo; elsewhere 'unknown CPU' and none)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

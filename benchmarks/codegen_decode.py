@@ -3,15 +3,15 @@
 Run with the reference venv's python and the repo on the path, so both libraries import:
 
     PYTHONPATH=. .refvenv/bin/python benchmarks/codegen_decode.py [--reps 3] [--threads 2] [--dtypes float32,bfloat16]
-        [--small-pages]
 
 Setup: random weights of CodeGen-350M's shape (n_layer 20, n_embd 1024, n_head 16, rotary_dim 32,
 vocab 51200), made and saved once by transformers and loaded by both libraries in each dtype; batch 1,
 a 32-token prompt, 128 new tokens, greedy (`min_new_tokens=128` so both run all 128 steps),
 `torch.set_num_threads(threads)`, `torch.inference_mode()`. Each (library, dtype) is warmed up with one
 short generate, then repetitions are interleaved and the median is reported as new tokens per second,
-with the ratio against the reference in the same dtype. The generated ids are compared first.
---small-pages adds polyformer loaded with its weights left in 4 KB pages (polyformer/pt/hugepages.py off).
+with the ratio against the reference in the same dtype. polyformer runs twice: eager and with
+`generate(compile=True)` (its decoding step through torch.compile; compiled in the warm-up). The generated
+ids are compared first.
 """
 
 from __future__ import annotations
@@ -26,12 +26,21 @@ import torch
 from tqdm.auto import tqdm
 
 import polyformer
-from polyformer.pt import hugepages
 import transformers
 
 PROMPT, NEW = 32, 128
 SHAPE = dict(n_layer=20, n_embd=1024, n_head=16, rotary_dim=32, vocab_size=51200, n_positions=2048, n_ctx=2048,
              bos_token_id=1, eos_token_id=2, pad_token_id=0)
+
+
+class Compiled:
+    """A polyformer model whose generate() runs the compiled decoding step."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def generate(self, *args, **kwargs):
+        return self.model.generate(*args, compile=True, **kwargs)
 
 
 def decode(model, ids: torch.Tensor, new_tokens: int) -> tuple[float, torch.Tensor]:
@@ -47,7 +56,6 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtypes", default="float32,bfloat16")
-    parser.add_argument("--small-pages", action="store_true", help="also time polyformer without huge pages")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -62,13 +70,9 @@ def main() -> None:
             dtype = getattr(torch, name)
             models[("transformers " + transformers.__version__, name)] = (
                 transformers.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=dtype).eval())
-            models[("polyformer " + polyformer.__version__, name)] = (
-                polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=dtype))
-            if args.small_pages:
-                hugepages.ENABLED = False
-                models[("polyformer, 4 KB pages", name)] = (
-                    polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=dtype))
-                hugepages.ENABLED = True
+            ours = polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=dtype)
+            models[("polyformer " + polyformer.__version__, name)] = ours
+            models[("polyformer, compiled", name)] = Compiled(ours)
 
         outputs = {}
         for key, model in models.items():

@@ -6,8 +6,7 @@ float32, 0.61 GB in bfloat16, more than the caches), each multiplied by one row 
 
 Prints, per dtype and kernel, the median time of one pass over all weights, the bytes read per second,
 and the tokens per second that a decoder doing nothing else would reach: the ceiling of
-benchmarks/codegen_decode.py. "2MB pages": the weights first copied into huge pages, as from_pretrained
-places them (polyformer/pt/hugepages.py). Needs no reference library.
+benchmarks/codegen_decode.py. Needs no reference library.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-
-from polyformer.pt.hugepages import in_huge_pages
 
 SHAPES = [(3072, 1024, False), (1024, 1024, False), (4096, 1024, True), (1024, 4096, True)]
 LAYERS, VOCAB, WIDTH = 20, 51200, 1024
@@ -36,9 +33,7 @@ def kernels(dtype):
         return torch.mv(w, x.view(-1)) if b is None else torch.addmv(b, w, x.view(-1))
 
     yield "F.linear", (lambda w: w), (lambda x, w, b: F.linear(x, w, b))
-    yield "F.linear, 2MB pages", in_huge_pages, (lambda x, w, b: F.linear(x, w, b))
     yield "addmv", (lambda w: w), addmv
-    yield "addmv, 2MB pages", in_huge_pages, addmv
     if dtype == torch.bfloat16 and torch.backends.mkldnn.is_available():
         yield ("oneDNN prepacked", lambda w: torch.ops.mkldnn._reorder_linear_weight(w, 1),
                lambda x, w, b: torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], ""))

@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 import polyformer
+from polyformer.pt.cache import BLOCK
 from helpers.tolerance import ATOL, RTOL, assert_close
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -108,24 +109,24 @@ def test_generation_config_loaded_with_the_model(family):
 
 
 @pytest.mark.parametrize("family", [f for f in FAMILIES if not _is_seq2seq(f)])
-def test_static_cache_is_allocated_once(family):
-    """One cache object for the whole call, its buffers never reallocated, one token per decode step."""
+def test_one_cache_and_one_token_per_step(family, monkeypatch):
+    """The prompt runs once, then each new token is one step over (B, 1) tokens; one cache for the whole
+    call, its buffers allocated for one block (not for max_length) and never moved while tokens fit."""
     folder, meta, _ = _fixture(family)
     model = _model(family, folder, meta)
-    seen = []
-
-    def record(module, args, kwargs):
-        cache = kwargs.get("past_key_values")
-        seen.append((kwargs["input_ids"].shape[1], id(cache), cache.keys.data_ptr()))
-
-    handle = model.register_forward_pre_hook(record, with_kwargs=True)
+    caches, calls = [], []
+    make_cache = model._init_generation_cache
+    monkeypatch.setattr(model, "_init_generation_cache", lambda *args: caches.append(make_cache(*args)) or caches[-1])
+    hook = model.lm_head.register_forward_hook(
+        lambda module, args, out: calls.append((args[0].shape[1], caches[0].keys[0].data_ptr())))
     try:
         inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
-        model.generate(**inputs, max_new_tokens=6, pad_token_id=0)
+        model.generate(**inputs, max_new_tokens=6, pad_token_id=0, max_length=None)
     finally:
-        handle.remove()
-    assert [n for n, _, _ in seen] == [inputs["input_ids"].shape[1]] + [1] * 5
-    assert len({(i, p) for _, i, p in seen}) == 1
+        hook.remove()
+    assert [n for n, _ in calls] == [inputs["input_ids"].shape[1]] + [1] * 5
+    assert len(caches) == 1 and len({pointer for _, pointer in calls}) == 1
+    assert caches[0].capacity == BLOCK
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -148,7 +149,7 @@ def test_encoder_runs_once_and_the_decoder_cache_is_allocated_once(family):
 
     def record(module, args, kwargs):
         cache = kwargs.get("past_key_values")
-        steps.append((kwargs["decoder_input_ids"].shape[1], id(cache), cache.self_attention.keys.data_ptr()))
+        steps.append((kwargs["decoder_input_ids"].shape[1], id(cache), cache.self_attention.keys[0].data_ptr()))
 
     hooks = [model.get_encoder().register_forward_pre_hook(lambda *a, **k: encoder_runs.append(1), with_kwargs=True),
              model.register_forward_pre_hook(record, with_kwargs=True)]
@@ -161,3 +162,62 @@ def test_encoder_runs_once_and_the_decoder_cache_is_allocated_once(family):
     assert len(encoder_runs) == 1
     assert [n for n, _, _ in steps] == [1] * 6
     assert len({(i, p) for _, i, p in steps}) == 1
+
+
+# The compiled step: one compile per shape takes seconds, so these run the small CodeGen / Llama fixtures only.
+COMPILED = [f for f in FAMILIES if f in ("codegen/generate", "llama/generate")]
+
+
+@pytest.mark.parametrize("family", COMPILED)
+@pytest.mark.parametrize("name", ["greedy_scores", "beam_return_2"])
+def test_compiled_step_gives_the_references_ids(family, name):
+    """generate(compile=True): the prompt eagerly, then the torch.compile'd step; the reference's ids and
+    scores, as the eager step gives them."""
+    folder, meta, scores = _fixture(family)
+    run = meta["runs"][name]
+    inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
+    out = _model(family, folder, meta).generate(**inputs, **run["kwargs"], compile=True)
+    assert out.sequences.tolist() == run["sequences"]
+    for got, key in zip(out.scores, sorted((k for k in scores if k.startswith(f"{name}.scores.")),
+                                           key=lambda k: int(k.rsplit(".", 1)[1]))):
+        assert_close(got.float(), scores[key], name=key)
+
+
+def test_static_cache_implementation_compiles_and_bad_values_raise(monkeypatch):
+    from polyformer.generation import static_step
+
+    folder, meta, _ = _fixture("llama/generate")
+    model = _model("llama/generate", folder, meta)
+    inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
+    compiled = []
+    monkeypatch.setattr(static_step, "_compiled", lambda: compiled.append(1) or static_step._step)
+    eager = model.generate(**inputs, max_new_tokens=3, pad_token_id=0)
+    assert not compiled
+    for kwargs in ({"cache_implementation": "static"}, {"compile": True},
+                   {"generation_config": polyformer.GenerationConfig(max_new_tokens=3, cache_implementation="static")}):
+        assert torch.equal(model.generate(**inputs, max_new_tokens=3, pad_token_id=0, **kwargs), eager)
+    assert len(compiled) == 3 * 2  # two steps after the prompt, in each of the three calls
+    with pytest.raises(ValueError, match="cache_implementation"):
+        model.generate(**inputs, max_new_tokens=3, cache_implementation="paged")
+    with pytest.raises(TypeError, match="compile"):
+        model.generate(**inputs, max_new_tokens=3, compile="yes")
+
+
+def test_compile_failure_falls_back_to_the_eager_step(monkeypatch, caplog):
+    from polyformer.generation import static_step
+
+    class BackendCompilerFailed(Exception):  # what torch._dynamo raises when inductor cannot build the step
+        __module__ = "torch._dynamo.exc"
+
+    def broken(*args):
+        raise BackendCompilerFailed("no C++ compiler")
+
+    folder, meta, _ = _fixture("gptj/generate")
+    model = _model("gptj/generate", folder, meta)
+    inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
+    monkeypatch.setattr(static_step, "_compiled", lambda: broken)
+    monkeypatch.setattr(static_step, "_COMPILE_FAILED", False)
+    with caplog.at_level("WARNING"):
+        out = model.generate(**inputs, max_new_tokens=4, pad_token_id=0, compile=True)
+    assert torch.equal(out, model.generate(**inputs, max_new_tokens=4, pad_token_id=0))
+    assert sum("could not build the decoding step" in r.getMessage() for r in caplog.records) == 1

@@ -14,7 +14,7 @@ import torch
 import polyformer
 from helpers.generation_models import ToySeq2SeqCache, check_case, expected, polyformer_kwargs, reference_cases, seq2seq_model
 from helpers.tolerance import assert_close
-from polyformer.pt.cache import EncoderDecoderCache, StaticCache
+from polyformer.pt.cache import BLOCK, EncoderDecoderCache, StaticCache
 
 FIXTURE = reference_cases("seq2seq")
 CASES = FIXTURE["meta"]["cases"]
@@ -95,7 +95,8 @@ def test_default_cache_is_preallocated_from_the_config():
     cache = model.forward_calls[0][1]
     assert len(caches) == 1 and isinstance(cache, EncoderDecoderCache)
     assert isinstance(cache.self_attention, StaticCache)
-    assert tuple(cache.self_attention.keys.shape) == (1, 6, 1, 6, 16)  # (L, B x beams, H, max_length, D)
+    keys = cache.self_attention.keys
+    assert len(keys) == 1 and tuple(keys[0].shape) == (6, 1, BLOCK, 16)  # per layer (B x beams, H, one block, D)
     assert [tuple(t.shape) for t in cache.cross[0]] == [(6, 1, 7, 16)] * 2
 
 

@@ -12,6 +12,7 @@ import torch
 from helpers.tolerance import assert_close
 from polyformer import (AutoConfig, AutoModel, AutoModelForCausalLM, CodeGenForCausalLM, DynamicCache, GPTJConfig,
                         GPTJForCausalLM, GPTJForSequenceClassification, LlamaForCausalLM, StaticCache)
+from polyformer.pt.cache import BLOCK
 from polyformer.pt.heads import causal_lm_loss, last_token_pool
 from polyformer.pt.masks import causal_mask
 
@@ -83,17 +84,34 @@ def test_cached_and_uncached_logits_agree(family):
 
 def test_static_cache_is_written_in_place_and_bounded():
     cache = StaticCache(2, batch=1, n_kv_heads=2, head_dim=4, max_length=5)
-    buffers = cache.keys.data_ptr(), cache.values.data_ptr()
+    buffers = [(k.data_ptr(), v.data_ptr()) for k, v in zip(cache.keys, cache.values)]
     for seen, length in ((0, 3), (3, 2)):
         for layer in range(2):
             k, v = cache.update(layer, torch.randn(1, 2, length, 4), torch.randn(1, 2, length, 4))
             assert k.shape == v.shape == (1, 2, seen + length, 4)
-            assert k.untyped_storage().data_ptr() == buffers[0] and v.untyped_storage().data_ptr() == buffers[1]
-    assert cache.seen == 5 and (cache.keys.data_ptr(), cache.values.data_ptr()) == buffers
+            assert (k.untyped_storage().data_ptr(), v.untyped_storage().data_ptr()) == buffers[layer]
+    assert cache.seen == 5 and [(k.data_ptr(), v.data_ptr()) for k, v in zip(cache.keys, cache.values)] == buffers
     with pytest.raises(ValueError, match="StaticCache holds 5 positions"):
         cache.update(0, torch.randn(1, 2, 1, 4), torch.randn(1, 2, 1, 4))
     with pytest.raises(ValueError, match="do not fit"):
         StaticCache(1, 1, 2, 4, 8).update(0, torch.randn(2, 2, 1, 4), torch.randn(2, 2, 1, 4))
+
+
+def test_static_cache_grows_in_blocks_and_keeps_what_it_holds():
+    cache = StaticCache(1, batch=2, n_kv_heads=1, head_dim=3, max_length=10**6)
+    assert cache.capacity == BLOCK  # not max_length
+    first = torch.randn(2, 1, BLOCK - 1, 3)
+    cache.update(0, first, first)
+    assert cache.capacity == BLOCK
+    more = torch.randn(2, 1, 2, 3)
+    k, _ = cache.update(0, more, more)
+    assert cache.capacity == 2 * BLOCK and cache.seen == BLOCK + 1
+    assert torch.equal(k, torch.cat([first, more], dim=2))
+    assert cache.reserve(5 * BLOCK + 1) and cache.capacity == 6 * BLOCK  # at least double, whole blocks
+    writer = cache.at(torch.tensor([cache.seen]))
+    keys, _ = writer.update(0, torch.ones(2, 1, 1, 3), torch.ones(2, 1, 1, 3))
+    assert keys.shape == (2, 1, 6 * BLOCK, 3) and bool((keys[:, :, BLOCK + 1] == 1).all())
+    assert torch.equal(keys[:, :, : BLOCK + 1], torch.cat([first, more], dim=2))
 
 
 @pytest.mark.parametrize("form", ["dynamic", "static"])

@@ -19,10 +19,13 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from ..outputs import CausalLMOutputWithPast
+from ..pt.cache import StaticCache
 from .beam import BeamSearchScorer
 from .outputs import (GenerateBeamDecoderOnlyOutput, GenerateBeamEncoderDecoderOutput, GenerateDecoderOnlyOutput,
                       GenerateEncoderDecoderOutput)
 from .processors import LogitsProcessorList, eos_list
+from .static_step import StaticStep, supports_static_step
 from .stopping import StoppingCriteriaList, custom_criteria, validate_stopping_criteria
 
 SYNC_EVERY = 8  # on accelerators, steps between checks that every row has finished
@@ -42,7 +45,7 @@ class Session:
     they are, and there are no position ids (the decoder counts positions from its cache)."""
 
     def __init__(self, model, input_ids: torch.LongTensor, model_kwargs: Dict[str, Any], max_length: int,
-                 fill_value: int = 0):
+                 fill_value: int = 0, compile: bool = False):
         self.model = model
         batch, length = input_ids.shape
         self.length = length                                            # tokens held (prompt + generated)
@@ -70,6 +73,10 @@ class Session:
         self.extra = model_kwargs
         self.cache = model._init_generation_cache(batch, max_length) if self.use_cache else None
         self.past = self.cache
+        # After the prompt, decoder-only families decode with one fixed-shape step (static_step.py).
+        self.step = None
+        if type(self.cache) is StaticCache and supports_static_step(model):
+            self.step = StaticStep(model, self.cache, mask, compile=compile)
 
     @property
     def batch(self) -> int:
@@ -81,8 +88,12 @@ class Session:
         return self.ids[:, : self.length]
 
     def forward(self, **forward_kwargs: Any):
-        """Run the model on the tokens the cache has not seen yet; returns its output."""
+        """Run the model on the tokens the cache has not seen yet; returns its output (with `.logits`)."""
         n = self.length
+        if self.step is not None and self.cache.seen == n - 1 and not any(forward_kwargs.values()):
+            logits = self.step(self.ids[:, n - 1:n], None if self.positions is None else self.positions[:, n - 1:n],
+                               None if self.token_types is None else self.token_types[:, n - 1:n])
+            return CausalLMOutputWithPast(logits=logits)
         kwargs = dict(self.extra)
         if self.mask is not None:
             kwargs[self.mask_name] = self.mask[:, :n]
@@ -293,14 +304,10 @@ def run_beam_search(session: Session, scorer: BeamSearchScorer, *, processors: L
 
 
 def run(session: Session, scorer: Optional[BeamSearchScorer] = None, *, streamer=None, **common):
-    """The decoding loop of `session`: greedy / sampling without a scorer, beams with one; meanwhile the
-    model's bfloat16 linear layers on CPU run faster kernels (pt/packed.py; nothing changes otherwise)."""
-    from ..pt.packed import fast_linears
-
-    with fast_linears(session.model, rows=session.batch):
-        if scorer is None:
-            return run_sampling(session, streamer=streamer, **common)
-        return run_beam_search(session, scorer, **common)
+    """The decoding loop of `session`: greedy / sampling without a scorer, beams with one."""
+    if scorer is None:
+        return run_sampling(session, streamer=streamer, **common)
+    return run_beam_search(session, scorer, **common)
 
 
 # --- transformers 4.37's public decoding methods (generate() is the usual entry point) ------------------------

@@ -169,6 +169,7 @@ class GenerationMixin:
                             "as it doesn't have a language model head.")
         config = copy.deepcopy(self._default_generation_config() if generation_config is None else generation_config)
         tokenizer = kwargs.pop("tokenizer", None)
+        compile_step = _compile_requested(kwargs.pop("compile", None), kwargs.pop("cache_implementation", None), config)
         model_kwargs = config.update(**kwargs)
         config.validate()
         check_supported(config, assistant_model, negative_prompt_ids)
@@ -224,7 +225,8 @@ class GenerationMixin:
             input_ids = input_ids.repeat_interleave(expand, dim=0)
             model_kwargs = seq2seq.expand(model_kwargs, expand)
         max_length = max(config.max_length, length + 1)  # as the reference, at least one new token
-        session = decoding.Session(self, input_ids, model_kwargs, max_length, fill_value=config.pad_token_id or 0)
+        session = decoding.Session(self, input_ids, model_kwargs, max_length, fill_value=config.pad_token_id or 0,
+                                   compile=compile_step)
         common = dict(processors=processors, warpers=warpers, criteria=criteria, max_length=max_length,
                       pad_token_id=config.pad_token_id, eos_token_id=config.eos_token_id, recorder=recorder,
                       return_dict=config.return_dict_in_generate)
@@ -369,6 +371,19 @@ class GenerationMixin:
         transition = stacked.gather(0, indices)
         transition[missing] = 0
         return transition
+
+
+def _compile_requested(compile: Optional[bool], cache_implementation: Optional[str], config: GenerationConfig) -> bool:
+    """Whether generate() runs its decoding step through torch.compile: `compile=True`, or a static cache
+    asked for as transformers spells it (`cache_implementation="static"`, as an argument or in the
+    generation config), which transformers 5 compiles too."""
+    implementation = cache_implementation or getattr(config, "cache_implementation", None)
+    if implementation not in (None, "static", "dynamic"):
+        raise ValueError(f"cache_implementation must be 'static' (a compiled decoding step) or 'dynamic', "
+                         f"got {implementation!r}")
+    if compile is not None and not isinstance(compile, bool):
+        raise TypeError(f"compile must be True or False, got {compile!r}")
+    return bool(compile) if compile is not None else implementation == "static"
 
 
 def _past_length(past: Any) -> int:

@@ -9,7 +9,7 @@ Every decoder layer calls `cache.update(layer_idx, k, v)` with this forward's ke
 Models take `past_key_values` as None, as the reference's legacy tuple (per layer `(k, v)`, each
 (B, K, S, D); then they return the legacy tuple, as 4.37 does) or as a `Cache`, which they update in
 place and return as is. `DynamicCache` grows by concatenation (what the reference does); `StaticCache`
-preallocates (L, B, K, max_length, D) buffers once and writes into them, for generate().
+writes into per-layer (B, K, capacity, D) buffers that grow in blocks, for generate().
 
 Encoder-decoder models (MVP, BART) keep an `EncoderDecoderCache`: one of those caches for the decoder's
 self-attention, plus per layer the cross-attention keys and values of the encoder states (B, H, S_enc, D),
@@ -111,43 +111,100 @@ class DynamicCache(Cache):
         return tuple(zip(self.keys, self.values))
 
 
+BLOCK = 256  # StaticCache capacity grows in multiples of this many positions
+
+
+def grown_capacity(needed: int, capacity: int) -> int:
+    """The capacity to grow to for `needed` positions: at least double the current one, in whole blocks,
+    so that a long generation reallocates, and a compiled step recompiles, only log2 times, and calls of
+    different lengths share compiled shapes."""
+    return -(-max(needed, 2 * capacity) // BLOCK) * BLOCK
+
+
 class StaticCache(Cache):
-    """Preallocated buffers (L, B, K, max_length, D) for keys and values, written in place and never
-    reallocated, so decoding allocates nothing per token and keeps fixed shapes for torch.compile.
-    `update` returns views [:, :, :seen + T]. Exceeding `max_length` raises."""
+    """Per layer a key and a value buffer (B, K, capacity, D), written in place, for generate().
+
+    The memory follows the tokens stored, not `max_length`: the buffers start at one block (`BLOCK`
+    positions) and grow, copied into buffers of at least twice the capacity in whole blocks, when a
+    forward needs more; storing more than `max_length` tokens raises. Between growths no tensor is
+    allocated per token and the shapes stay fixed (what a compiled decoding step needs). `update` returns
+    views [:, :, :seen + T]; a compiled step instead writes with `at(position)` and reads the whole
+    buffers under a mask."""
 
     def __init__(self, n_layers: int, batch: int, n_kv_heads: int, head_dim: int, max_length: int,
                  dtype: torch.dtype = torch.float32, device=None):
         super().__init__(n_layers)
-        shape = (n_layers, batch, n_kv_heads, max_length, head_dim)
+        if max_length < 1:
+            raise ValueError(f"max_length must be at least 1, got {max_length}")
         self.max_length = max_length
-        self.keys = torch.zeros(shape, dtype=dtype, device=device)
-        self.values = torch.zeros(shape, dtype=dtype, device=device)
+        shape = (batch, n_kv_heads, BLOCK, head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
+
+    @property
+    def capacity(self) -> int:
+        """Positions the buffers hold now."""
+        return self.keys[0].shape[2]
+
+    def reserve(self, needed: int) -> bool:
+        """Make room for `needed` positions (growing the buffers if they are smaller); whether they grew."""
+        if needed > self.max_length:
+            raise ValueError(f"StaticCache holds {self.max_length} positions (max_length); {self.seen} are used and "
+                             f"{needed - self.seen} more were asked for. Allocate a larger max_length.")
+        if needed <= self.capacity:
+            return False
+        capacity = grown_capacity(needed, self.capacity)
+        for store in (self.keys, self.values):
+            for i, old in enumerate(store):
+                store[i] = old.new_zeros(old.shape[:2] + (capacity,) + old.shape[3:])
+                store[i][:, :, : self.seen] = old[:, :, : self.seen]
+        return True
 
     def _store(self, layer_idx, k, v):
         end = self.seen + k.shape[-2]
-        if end > self.max_length:
-            raise ValueError(f"StaticCache holds {self.max_length} positions; {self.seen} are used and this "
-                             f"forward adds {k.shape[-2]}. Allocate a larger max_length.")
-        if k.shape[0] != self.keys.shape[1] or k.shape[1] != self.keys.shape[2] or k.shape[-1] != self.keys.shape[-1]:
+        shape = self.keys[0].shape
+        if k.shape[0] != shape[0] or k.shape[1] != shape[1] or k.shape[-1] != shape[-1]:
             raise ValueError(f"keys of shape {tuple(k.shape)} do not fit a StaticCache of "
-                             f"(batch, heads, head_dim) = {tuple(self.keys.shape[i] for i in (1, 2, 4))}")
-        self.keys[layer_idx, :, :, self.seen:end] = k
-        self.values[layer_idx, :, :, self.seen:end] = v
-        return self.keys[layer_idx, :, :, :end], self.values[layer_idx, :, :, :end]  # (B, K, S, D) views
+                             f"(batch, heads, head_dim) = {(shape[0], shape[1], shape[3])}")
+        self.reserve(end)
+        self.keys[layer_idx][:, :, self.seen:end] = k
+        self.values[layer_idx][:, :, self.seen:end] = v
+        return self.keys[layer_idx][:, :, :end], self.values[layer_idx][:, :, :end]  # (B, K, S, D) views
+
+    def at(self, position: torch.Tensor) -> "CacheWriter":
+        """What a one-token decoding step updates: `update` writes at `position` (a (1,) long tensor, on
+        the device: no host read) and returns the whole buffers. The caller advances `seen`."""
+        return CacheWriter(self.keys, self.values, position)
 
     def reorder(self, beam_idx: torch.LongTensor) -> None:
-        beam_idx = beam_idx.to(self.keys.device)
-        for buffer in (self.keys, self.values):
-            used = buffer[:, :, :, : self.seen]
-            used.copy_(used.index_select(1, beam_idx))
+        beam_idx = beam_idx.to(self.keys[0].device)
+        for buffer in self.keys + self.values:
+            used = buffer[:, :, : self.seen]
+            used.copy_(used.index_select(0, beam_idx))
 
     def to_legacy(self) -> Legacy:
-        return tuple((self.keys[i, :, :, : self.seen], self.values[i, :, :, : self.seen]) for i in range(self.n_layers))
+        return tuple((k[:, :, : self.seen], v[:, :, : self.seen]) for k, v in zip(self.keys, self.values))
 
     def reset(self) -> None:
         """Forget every stored token (the buffers are kept)."""
         self.seen = 0
+
+
+class CacheWriter:
+    """A StaticCache seen by one compiled decoding step: per layer the key and value buffers (B, K,
+    capacity, D), written at `position` (1,) and read whole. Tensors only, and each buffer its own
+    tensor, so that torch.compile writes the new entries in place (a view of one big buffer would be
+    copied whole)."""
+
+    def __init__(self, keys: List[torch.Tensor], values: List[torch.Tensor], position: torch.Tensor):
+        self.keys, self.values, self.position = keys, values, position
+
+    def update(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """k, v (B, K, 1, D) -> the layer's whole buffers (B, K, capacity, D), with k, v written in."""
+        keys, values = self.keys[layer_idx], self.values[layer_idx]
+        keys[:, :, self.position] = k
+        values[:, :, self.position] = v
+        return keys, values
 
 
 class EncoderDecoderCache:

@@ -1,9 +1,9 @@
 """`PreTrainedModel`: what every PyTorch model shares — loading, saving, init, tying, resizing.
 
 Loading builds the model on the meta device (no memory for weights), initialises only the modules
-whose weights the checkpoint lacks, then assigns the checkpoint's tensors in the requested dtype, so
-peak memory stays near the checkpoint's size. CPU weights of 2 MB or more then move, one at a time,
-into huge pages (hugepages.py).
+whose weights the checkpoint lacks, then assigns the checkpoint's tensors: memory-mapped safetensors stay
+mapped when their dtype is the one asked for (no copy), and a dtype conversion holds only the converted
+weights.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import torch.nn as nn
 from ..checkpoints import find_weight_files, iter_state_dict, save_state_dict
 from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
 from .attention import check_implementation
-from .hugepages import place_weights
 from .layers import SinusoidalEmbedding
 
 logger = logging.getLogger(__name__)
@@ -310,7 +309,6 @@ class PreTrainedModel(nn.Module):
         model._load_extras(name, hub_kwargs)
         if device_map is not None:
             model.to(device_map if device_map != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
-        place_weights(model)  # CPU weights of 2 MB or more into huge pages (Linux; pt/hugepages.py)
         model.eval()
         return (model, info) if output_loading_info else model
 

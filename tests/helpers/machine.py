@@ -56,7 +56,7 @@ def cpu_summary() -> list[str]:
     import torch
 
     model, flags = cpu_model_and_flags()
-    restricted = {k: os.environ[k] for k in KERNEL_RESTRICTION if k in os.environ}
+    restricted = {k: os.environ[k] for k, v in KERNEL_RESTRICTION.items() if v in os.environ.get(k, "")}
     return [
         f"cpu: {model}, {os.cpu_count()} logical cores; {' '.join(flags) or 'no AVX2'}",
         f"torch {torch.__version__}: ATen kernels {torch.backends.cpu.get_cpu_capability()}"

@@ -1,0 +1,144 @@
+"""generate()'s one-token decoding step for the decoder-only families (CodeGen, GPT-J, Llama / Code Llama):
+gpt-fast's decode contract.
+
+The prompt runs once through the model's forward, filling a `StaticCache`. Every later token is one call
+of `StaticStep`, which runs the stack on (B, 1) tokens with fixed shapes: keys and values are written
+into the cache's buffers at a position tensor, attention reads the whole buffers (B, K, capacity, D)
+under a mask, and the rotary cos / sin come from a table made once per call (per cache capacity). No
+input check and no host read happens inside a step, so the step compiles to one graph:
+`generate(..., compile=True)` (or a generation config with `cache_implementation="static"`, transformers'
+spelling) runs it through `torch.compile`, once per (model, batch, capacity, dtype) and reused by later
+calls. The cache grows in blocks (pt/cache.py), so a long generation recompiles only when it doubles.
+
+Notation: B rows, C width, R rotated dims, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, List, Optional, Tuple
+
+import torch
+
+from ..pt.cache import CacheWriter, StaticCache
+
+logger = logging.getLogger(__name__)
+
+_COMPILE_CACHE_LIMIT = 64  # compiled graphs kept for the step (one per model, batch, capacity and dtype)
+
+
+def supports_static_step(model) -> bool:
+    """Whether `model` decodes with `StaticStep`: a decoder-only stack (pt/decoder.py) run block after
+    block, under an `lm_head`. (IDEFICS interleaves image layers and MVP is an encoder-decoder: they keep
+    the forward-per-token path.)"""
+    from ..pt.decoder import DecoderModel
+
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    return (isinstance(base, DecoderModel) and type(base).run_blocks is DecoderModel.run_blocks
+            and isinstance(getattr(model, "lm_head", None), torch.nn.Linear))
+
+
+def _step(model, ids: torch.Tensor, token_types: Optional[torch.Tensor], positions: torch.Tensor,
+          position: torch.Tensor, keys: List[torch.Tensor], values: List[torch.Tensor], key_mask: torch.Tensor,
+          cos_table: torch.Tensor, sin_table: torch.Tensor) -> torch.Tensor:
+    """ids (B, 1) at rotary positions (B, 1) and cache index `position` (1,); keys / values: per layer
+    (B, K, capacity, D); key_mask (B, capacity) bool, False at the prompt's padding; cos / sin tables (positions, R).
+    Returns the logits (B, 1, V) in float32."""
+    base = getattr(model, model.base_model_prefix)
+    capacity = keys[0].shape[2]
+    seen = torch.arange(capacity, device=position.device) <= position  # (capacity,): written, this one included
+    keep = key_mask & seen  # (B, capacity)
+    dtype = base.get_input_embeddings().weight.dtype
+    mask = torch.zeros(keep.shape, dtype=dtype, device=position.device).masked_fill(~keep, torch.finfo(dtype).min)
+    tables = (cos_table[positions][:, None], sin_table[positions][:, None])  # (B, 1, 1, R)
+    hidden = base.decode_step(ids, token_types, CacheWriter(keys, values, position), mask[:, None, None, :], tables)
+    return model.lm_head(hidden).float()  # (B, 1, V)
+
+
+class StaticStep:
+    """The decoding step of one generate() call: `step(ids, positions, token_types)` after the prompt has
+    filled `cache`. prompt_mask: the prompt's attention mask (B, P), 1 for real tokens, or None.
+    compile: run the step through `torch.compile` (falls back to the eager step, with one warning, where
+    it cannot compile, e.g. without a C++ compiler)."""
+
+    def __init__(self, model, cache: StaticCache, prompt_mask: Optional[torch.Tensor], *, compile: bool = False):
+        self.model, self.cache, self.prompt_mask = model, cache, prompt_mask
+        self.base = getattr(model, model.base_model_prefix)
+        self.compile = compile
+        self._tables: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+        self._tables_key: Optional[Tuple[int, int]] = None
+        self._indices: Optional[torch.Tensor] = None  # arange(capacity): cache positions as (1,) views
+        self._key_mask: Optional[torch.Tensor] = None  # (B, capacity): False at the prompt's padding
+
+    def __call__(self, ids: torch.Tensor, positions: Optional[torch.Tensor],
+                 token_types: Optional[torch.Tensor]) -> torch.Tensor:
+        """ids (B, 1): the newest token of each row; positions (B, 1) its rotary positions (None: the cache
+        index). Returns logits (B, 1, V)."""
+        cache = self.cache
+        index = cache.seen
+        cache.reserve(index + 1)
+        if self._indices is None or self._indices.shape[0] != cache.capacity:  # the first step, or the cache grew
+            self._indices = torch.arange(cache.capacity, device=cache.keys[0].device)
+            self._key_mask = torch.ones((ids.shape[0], cache.capacity), dtype=torch.bool, device=cache.keys[0].device)
+            if self.prompt_mask is not None:
+                self._key_mask[:, : self.prompt_mask.shape[1]] = self.prompt_mask != 0
+        position = self._indices[index:index + 1]  # (1,)
+        if positions is None:
+            positions = position.expand(ids.shape[0], 1)
+        # views into the caller's (B, max_length) buffers: copied to fixed strides, which the compiled step
+        # is specialised on (else every max_length would compile again)
+        ids, positions, token_types = (None if t is None else t.clone(memory_format=torch.contiguous_format)
+                                       for t in (ids, positions, token_types))
+        cos, sin = self._rotary_tables(index + 1)
+        logits = self._run(self.model, ids, token_types, positions, position, cache.keys, cache.values,
+                           self._key_mask, cos, sin)
+        cache.seen += 1
+        return logits
+
+    def _rotary_tables(self, key_length: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (capacity, R) for every position value, made again only when the capacity changes (or,
+        for Llama's "dynamic" rope scaling past max_position_embeddings, when the key length does)."""
+        rotary, capacity = self.base.rotary, self.cache.capacity
+        dynamic = rotary.kind == "dynamic" and key_length > rotary.max_positions
+        key = (capacity, key_length if dynamic else 0)
+        if key != self._tables_key:
+            dtype = self.base.rotary_dtype or self.base.get_input_embeddings().weight.dtype
+            cos, sin = rotary.tables(self._indices[None], key_length, dtype)  # (1, 1, capacity, R)
+            self._tables, self._tables_key = (cos[0, 0], sin[0, 0]), key
+        return self._tables
+
+    def _run(self, *args) -> torch.Tensor:
+        if not self.compile:
+            return _step(*args)
+        try:
+            with torch._dynamo.config.patch(cache_size_limit=_COMPILE_CACHE_LIMIT):
+                return _compiled()(*args)
+        except Exception as error:  # noqa: BLE001 - inductor raises many types; the eager step is the fallback
+            if not _warn_once(error):
+                raise
+            self.compile = False
+            return _step(*args)
+
+
+_COMPILED: Optional[Callable] = None
+_COMPILE_FAILED = False
+
+
+def _compiled() -> Callable:
+    global _COMPILED
+    if _COMPILED is None:
+        _COMPILED = torch.compile(_step, dynamic=False)
+    return _COMPILED
+
+
+def _warn_once(error: Exception) -> bool:
+    """Whether `error` is torch.compile failing to build the step (then warn, once per process)."""
+    global _COMPILE_FAILED
+    name = type(error).__module__ + "." + type(error).__name__
+    if not any(part in name for part in ("torch._dynamo", "torch._inductor", "BackendCompilerFailed", "CppCompile")):
+        return False
+    if not _COMPILE_FAILED:
+        logger.warning("generate(compile=True): torch.compile could not build the decoding step (%s: %s); decoding "
+                       "eagerly instead", type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+        _COMPILE_FAILED = True
+    return True

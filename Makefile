@@ -59,6 +59,7 @@ T5PIN    := transformers==5.23.0
 #   tokenizers/clip/, and make_auto_processor_fixtures both;
 # - make_tf_fixtures replays the PyTorch cases of distilbert/, gptj/ (make_decoder_fixtures) and
 #   groupvit/; make_flax_fixtures those of distilbert/ and gptj/: both run after those three.
+# - make_bf16_fixtures runs the distilbert/ and decoder checkpoints again in bfloat16: after those.
 # The others read no fixture; make_minilm_fixtures needs the real model folder $(MODEL).
 FIXTURE_SCRIPTS := \
 	make_config_fixtures.py \
@@ -71,6 +72,7 @@ FIXTURE_SCRIPTS := \
 	make_auto_processor_fixtures.py \
 	make_distilbert_fixtures.py \
 	make_decoder_fixtures.py \
+	make_bf16_fixtures.py \
 	make_generation_fixtures.py \
 	make_mvp_fixtures.py \
 	make_canine_fixtures.py \

@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 # module (relative to this package) -> the public names it defines
 _EXPORTS: Dict[str, List[str]] = {
     ".configuration": ["PretrainedConfig"],
+    ".quantization_config": ["TorchAoConfig"],
+    ".pt.quantize": ["quantize_"],
     ".outputs": [
         "CanineModelOutputWithPooling",
         "BaseModelOutputWithPooling",

@@ -24,7 +24,8 @@ import torch
 from safetensors.torch import load_file
 
 from helpers.tolerance import assert_close
-from polyformer import AutoTokenizer, DistilBertModel, DistilBertTokenizer, DistilBertTokenizerFast
+from polyformer import AutoTokenizer, DistilBertModel, DistilBertTokenizer, DistilBertTokenizerFast, TorchAoConfig
+from polyformer.pt.quantize import Int8WeightOnlyLinear
 from polyformer.cli import DEMO_CORPUS, DEMO_QUERIES, main as cli_main, sentence_embeddings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +142,22 @@ def test_demo_ranks_the_matching_sentence_first(converted):
         query, top = block.splitlines()[:2]
         score, sentence = top.split(maxsplit=1)
         assert sentence == expected[query] and 0.5 < float(score) <= 1.0
+
+
+def test_int8_weights_keep_the_embeddings_and_the_ranking(converted):
+    """Weight-only int8 on the real weights: every sentence embedding within cosine 0.99 of float32, and the
+    demo's ranking of the corpus for each query unchanged."""
+    tokenizer = AutoTokenizer.from_pretrained(str(converted))
+    texts = DEMO_QUERIES + DEMO_CORPUS
+    truth = sentence_embeddings(DistilBertModel.from_pretrained(str(converted)), tokenizer, texts)
+    model = DistilBertModel.from_pretrained(str(converted), quantization_config=TorchAoConfig("int8_weight_only"))
+    assert sum(isinstance(m, Int8WeightOnlyLinear) for m in model.modules()) == 6 * 6  # q, k, v, out, ffn x 2
+    quantized = sentence_embeddings(model, tokenizer, texts)
+    cosine = (truth * quantized).sum(-1)
+    assert cosine.min() >= 0.99, cosine
+    queries = len(DEMO_QUERIES)
+    ranking = lambda e: (e[:queries] @ e[queries:].T).argsort(dim=-1, descending=True)  # noqa: E731
+    assert torch.equal(ranking(quantized), ranking(truth))
 
 
 def test_convert_rejects_a_missing_folder(tmp_path):

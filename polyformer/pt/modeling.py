@@ -18,7 +18,9 @@ import torch.nn as nn
 from ..checkpoints import find_weight_files, iter_state_dict, save_state_dict
 from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
 from .attention import check_implementation
+from ..quantization_config import TorchAoConfig
 from .layers import SinusoidalEmbedding
+from .quantize import check_can_save, quantize_
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +216,9 @@ class PreTrainedModel(nn.Module):
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_directory {save_directory!r} is a file, expected a folder")
+        unsavable = check_can_save(self)
+        if unsavable:
+            raise NotImplementedError(f"save_pretrained: {unsavable}")
         if not is_main_process:
             return
         os.makedirs(save_directory, exist_ok=True)
@@ -264,6 +269,7 @@ class PreTrainedModel(nn.Module):
         device_map: Optional[Union[str, torch.device]] = None,
         low_cpu_mem_usage: Optional[bool] = None,
         from_flax: bool = False,
+        quantization_config: Optional[Union[TorchAoConfig, Dict[str, Any]]] = None,
         **kwargs: Any,
     ):
         """Load a model from a folder or Hub id written by transformers (or polyformer).
@@ -276,6 +282,8 @@ class PreTrainedModel(nn.Module):
             ignore_mismatched_sizes: re-initialise weights whose shape differs (e.g. a new classifier)
                 instead of failing.
             from_flax: read flax_model.msgpack (a Flax checkpoint; needs jax and flax installed).
+            quantization_config: a `TorchAoConfig` (or its dict): the linear layers are quantized to int8 /
+                int4 weight-only after loading (pt/quantize.py), the output embeddings excepted.
             cache_dir, revision, local_files_only, token, force_download, subfolder: where to read from.
             Other keyword arguments override config values (num_labels, id2label, problem_type, ...).
         """
@@ -284,6 +292,14 @@ class PreTrainedModel(nn.Module):
         config, unused = resolve_config(cls.config_class, name, config, hub_kwargs, kwargs)
         if unused:
             raise TypeError(f"{cls.__name__}.from_pretrained got unexpected keyword arguments {sorted(unused)}")
+        if isinstance(quantization_config, dict):
+            quantization_config = TorchAoConfig.from_dict(quantization_config)
+        if quantization_config is not None and not isinstance(quantization_config, TorchAoConfig):
+            raise TypeError(f"quantization_config must be a TorchAoConfig, got {type(quantization_config).__name__}")
+        if getattr(config, "quantization_config", None) is not None:
+            raise NotImplementedError(f"{name!r} holds quantized weights (config.json has a quantization_config), "
+                                      "which polyformer does not read; load the floating-point checkpoint with "
+                                      "quantization_config=TorchAoConfig(...) instead")
         impl = attn_implementation or config._attn_implementation_internal
         if impl is None:
             impl = "sdpa" if cls._supports_sdpa else "eager"
@@ -309,6 +325,8 @@ class PreTrainedModel(nn.Module):
         model._load_extras(name, hub_kwargs)
         if device_map is not None:
             model.to(device_map if device_map != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        if quantization_config is not None:
+            quantize_(model, quantization_config)
         model.eval()
         return (model, info) if output_loading_info else model
 

@@ -1,0 +1,503 @@
+"""Greedy decoding on CPU, CodeGen-350M's shape: polyformer against transformers 5.23 and CTranslate2 4.8.5.
+
+One run, one process, the same random weights and the same prompts for every engine, next to the
+machine's memory-read bandwidth measured in the same run. Run it in the benchmark venv
+(benchmarks/make_venv.sh builds .benchvenv/), alone on the machine:
+
+    .benchvenv/bin/python benchmarks/decode.py [--reps 3] [--threads 2] [--new-tokens 128]
+        [--engines transformers,ctranslate2,polyformer,polyformer-compiled]
+        [--dtypes float32,bfloat16,int8] [--batches 1,8] [--int8-base bfloat16]
+
+Weights: CodeGen-350M's shape (n_layer 20, n_embd 1024, n_head 16, rotary_dim 32, vocab 51200,
+n_positions 2048), random, made and saved once by transformers' CodeGenForCausalLM.save_pretrained
+(float32 safetensors) with a word-level tokenizer ("t0".."t51199", so CTranslate2's converter has a
+vocabulary); every engine loads that folder:
+
+- transformers: `CodeGenForCausalLM.from_pretrained(folder, dtype=...)`, its default settings, `generate`;
+  int8: `quantization_config=TorchAoConfig(Int8WeightOnlyConfig())` (torchao; transformers 5 takes no
+  string quant types), on `--int8-base` activations.
+- ctranslate2: `TransformersConverter(folder).convert(out, quantization=...)`, then
+  `Generator(out, device="cpu", compute_type=..., inter_threads=1, intra_threads=threads)` and
+  `generate_batch` (greedy `sampling_topk=1`, `min_length = max_length = new tokens`,
+  `include_prompt_in_result=False`); int8 is `int8_float32` (int8 weights *and* int8 dynamically quantized
+  activations in the matmuls, float32 elsewhere, the output layer quantized too). A compute type the CPU
+  does not support (CTranslate2 has no bfloat16 on CPU here) gives a row saying so.
+- polyformer: `CodeGenForCausalLM.from_pretrained(folder, torch_dtype=...)`, `generate(...)`;
+  "polyformer-compiled" is the same model with `generate(compile=True)` (compiled in its warm-up, whose
+  time is reported); int8: `quantization_config=polyformer.TorchAoConfig("int8_weight_only")` when
+  polyformer has it (skipped otherwise).
+
+Inputs: batch 1 is one 32-token prompt; batch 8 is 8 different prompts of 32 down to 20 tokens,
+left-padded with attention masks for the torch engines (CTranslate2 takes the unpadded token lists).
+Every engine generates exactly `--new-tokens` tokens per row (min = max). `torch.set_num_threads(threads)`,
+`torch.inference_mode()`. Per (dtype, batch): each engine is warmed up with a short generate, then the
+repetitions are interleaved (every repetition runs every engine once, in a rotating order, with a short
+pause between runs so that no runtime's spinning threads overlap the next one); the median time gives new
+tokens per second (all rows, prompt time included). The generated ids of every row are compared with
+polyformer eager float32's (random weights have near-ties, so bfloat16 / int8 may part from them:
+reported, not asserted).
+
+The decoding limit of a dtype is bandwidth / bytes of weights read per decoding step (all linear weights
+and biases + lm_head; not the embedding gather, not the KV cache), times the batch (one pass over the
+weights serves every row); each row gives its fraction of its own layout's limit.
+
+Timings never go into the tests. About 10-15 minutes for everything on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import gc
+import importlib.metadata as md
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from tqdm.auto import tqdm
+
+logger = logging.getLogger("decode")
+
+SHAPE = dict(n_layer=20, n_embd=1024, n_head=16, rotary_dim=32, vocab_size=51200, n_positions=2048, n_ctx=2048,
+             bos_token_id=1, eos_token_id=2, pad_token_id=0)
+PROMPT = 32
+BATCH8_LENGTHS = [32, 30, 29, 27, 25, 23, 22, 20]  # 32 down to 20, about evenly spaced
+ENGINES = ("transformers", "ctranslate2", "polyformer", "polyformer-compiled")
+DTYPES = ("float32", "bfloat16", "int8")
+PAUSE_S = 0.3  # between timed runs: CTranslate2's OpenMP threads spin ~200 ms after a call
+
+
+# --- machine -------------------------------------------------------------------------------------------
+
+def cpu_info() -> Dict[str, str]:
+    model, flags = platform.processor() or platform.machine(), set()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    wanted = ["avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"]
+    present = [f for f in wanted if f in flags]
+    absent = [f for f in wanted if f not in flags]
+    return {"model": model, "flags": " ".join(present) + (f" (no {', '.join(absent)})" if absent else ""),
+            "cores": str(os.cpu_count())}
+
+
+def loadavg() -> str:
+    with contextlib.suppress(OSError), open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+    return "?"
+
+
+def read_bandwidth(gigabytes: float = 1.5, reps: int = 9) -> float:
+    """Memory-read bandwidth in GB/s: median time of `buf.sum()` over a float32 buffer much larger than
+    the caches, with torch's current thread count."""
+    buf = torch.ones(int(gigabytes * 1e9) // 4, dtype=torch.float32)
+    times = []
+    with torch.inference_mode():
+        for _ in range(reps + 1):
+            start = time.perf_counter()
+            buf.sum()
+            times.append(time.perf_counter() - start)
+    del buf
+    return gigabytes / statistics.median(times[1:])
+
+
+# --- bytes read per decoding step ------------------------------------------------------------------------
+
+def linear_shapes() -> List[Tuple[int, int, bool]]:
+    """(out, in, has_bias) of every linear layer in model order, lm_head last."""
+    e, v = SHAPE["n_embd"], SHAPE["vocab_size"]
+    layer = [(3 * e, e, False), (e, e, False), (4 * e, e, True), (e, 4 * e, True)]
+    return layer * SHAPE["n_layer"] + [(v, e, True)]
+
+
+def step_bytes(layout: str) -> int:
+    """Bytes of weights read by one decoding step in a layout:
+    float32 / bfloat16: every weight and bias in that dtype;
+    int8-<base>: int8 weights + one scale per output channel + biases in <base>, lm_head in <base>
+        (transformers/torchao and polyformer leave the output layer in floating point);
+    int8-ct2: int8 weights + float32 scales and biases, lm_head int8 too (CTranslate2's int8_float32)."""
+    shapes, total = linear_shapes(), 0
+    for index, (n, k, bias) in enumerate(shapes):
+        head = index == len(shapes) - 1
+        if layout in ("float32", "bfloat16"):
+            size = torch.finfo(getattr(torch, layout)).bits // 8
+            total += (n * k + (n if bias else 0)) * size
+        elif layout == "int8-ct2":
+            total += n * k + 4 * n + (4 * n if bias else 0)
+        else:
+            base = torch.finfo(getattr(torch, layout.split("-", 1)[1])).bits // 8
+            total += (n * k + (n if bias else 0)) * base if head else n * k + base * n + (base * n if bias else 0)
+    return total
+
+
+# --- inputs ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Inputs:
+    batch: int
+    rows: List[List[int]]  # unpadded prompts
+    ids: torch.Tensor  # (B, T) left-padded with 0
+    mask: torch.Tensor  # (B, T)
+
+
+def make_inputs(batch: int, generator: torch.Generator) -> Inputs:
+    lengths = [PROMPT] if batch == 1 else BATCH8_LENGTHS[:batch]
+    if batch > len(BATCH8_LENGTHS):
+        raise ValueError(f"batches above {len(BATCH8_LENGTHS)} are not set up")
+    rows = [torch.randint(3, SHAPE["vocab_size"], (n,), generator=generator).tolist() for n in lengths]
+    width = max(lengths)
+    ids = torch.zeros(batch, width, dtype=torch.long)
+    mask = torch.zeros(batch, width, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row):] = torch.tensor(row)
+        mask[i, width - len(row):] = 1
+    return Inputs(batch, rows, ids, mask)
+
+
+# --- engines ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Engine:
+    name: str  # engine as printed
+    kind: str  # one of ENGINES
+    dtype: str  # one of DTYPES
+    layout: str  # for step_bytes
+    run: Callable[[Inputs, int], torch.Tensor]  # -> new token ids (B, N)
+    note: str = ""
+    error: str = ""
+    warmup_s: Dict[int, float] = field(default_factory=dict)
+
+
+def torch_dtype(dtype: str, int8_base: str) -> torch.dtype:
+    return getattr(torch, int8_base if dtype == "int8" else dtype)
+
+
+def torch_runner(model, compile_step: bool = False) -> Callable[[Inputs, int], torch.Tensor]:
+    extra = {"compile": True} if compile_step else {}
+
+    def run(inputs: Inputs, new: int) -> torch.Tensor:
+        with torch.inference_mode():
+            out = model.generate(inputs.ids, attention_mask=inputs.mask, max_new_tokens=new, min_new_tokens=new,
+                                 do_sample=False, num_beams=1, pad_token_id=0, **extra)
+        return out[:, inputs.ids.shape[1]:]
+
+    return run
+
+
+def load_transformers(folder: str, dtype: str, int8_base: str) -> Tuple[Callable, str]:
+    import transformers
+
+    kwargs, note = {}, ""
+    if dtype == "int8":
+        try:
+            from torchao.quantization import Int8WeightOnlyConfig
+        except ImportError as error:
+            raise RuntimeError(f"torchao not installed ({error})") from error
+        kwargs["quantization_config"] = transformers.TorchAoConfig(Int8WeightOnlyConfig())
+        note = f"torchao {md.version('torchao')} Int8WeightOnlyConfig, {int8_base} activations"
+    model = transformers.CodeGenForCausalLM.from_pretrained(folder, dtype=torch_dtype(dtype, int8_base), **kwargs)
+    return torch_runner(model.eval()), note
+
+
+def load_polyformer(folder: str, dtype: str, int8_base: str, compiled: bool, cache: Dict) -> Tuple[Callable, str]:
+    import polyformer
+
+    key = (dtype, int8_base)
+    kwargs, note = {}, ""
+    if dtype == "int8":
+        if not hasattr(polyformer, "TorchAoConfig"):
+            raise RuntimeError("polyformer has no TorchAoConfig yet")
+        kwargs["quantization_config"] = polyformer.TorchAoConfig("int8_weight_only")
+        note = f"TorchAoConfig('int8_weight_only'), {int8_base} activations"
+    if key not in cache:  # eager and compiled share one model
+        cache[key] = polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=torch_dtype(dtype, int8_base),
+                                                                   **kwargs)
+    return torch_runner(cache[key], compile_step=compiled), note
+
+
+CT2_COMPUTE = {"float32": "float32", "bfloat16": "bfloat16", "int8": "int8_float32"}
+
+
+def load_ctranslate2(folder: str, dtype: str, threads: int, workdir: str) -> Tuple[Callable, str]:
+    import ctranslate2
+
+    compute = CT2_COMPUTE[dtype]
+    supported = ctranslate2.get_supported_compute_types("cpu")
+    if compute not in supported:
+        raise RuntimeError(f"compute_type {compute!r} not supported on this CPU by CTranslate2 "
+                           f"{ctranslate2.__version__} (supported: {', '.join(sorted(supported))})")
+    out = os.path.join(workdir, f"ct2-{compute}")
+    if not os.path.isdir(out):
+        start = time.perf_counter()
+        ctranslate2.converters.TransformersConverter(folder).convert(out, quantization=compute)
+        logger.info("CTranslate2 conversion to %s: %.1f s", compute, time.perf_counter() - start)
+    generator = ctranslate2.Generator(out, device="cpu", compute_type=compute, inter_threads=1, intra_threads=threads)
+
+    def run(inputs: Inputs, new: int) -> torch.Tensor:
+        prompts = [[f"t{i}" for i in row] for row in inputs.rows]
+        results = generator.generate_batch(prompts, beam_size=1, sampling_topk=1, max_length=new, min_length=new,
+                                           include_prompt_in_result=False)
+        ids = [r.sequences_ids[0] for r in results]
+        if any(len(row) != new for row in ids):
+            raise RuntimeError(f"CTranslate2 generated {[len(row) for row in ids]} tokens, not {new}")
+        return torch.tensor(ids)
+
+    return run, f"compute_type {generator.compute_type}"
+
+
+def save_model(folder: str) -> None:
+    import transformers
+    from tokenizers import Tokenizer, models
+
+    torch.manual_seed(0)
+    model = transformers.CodeGenForCausalLM(transformers.CodeGenConfig(**SHAPE))
+    model.save_pretrained(folder)  # float32 safetensors
+    vocab = {f"t{i}": i for i in range(SHAPE["vocab_size"])}
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="t0")),
+        bos_token="t1", eos_token="t2", unk_token="t0", pad_token="t0")
+    tokenizer.save_pretrained(folder)
+
+
+# --- measuring ---------------------------------------------------------------------------------------------
+
+def compare(ids: torch.Tensor, reference: Optional[torch.Tensor]) -> str:
+    if reference is None:
+        return "no reference"
+    equal = (ids == reference)
+    rows = int(equal.all(dim=1).sum())
+    text = f"{rows}/{ids.shape[0]}"
+    if rows < ids.shape[0]:
+        first = min(int((~row).int().argmax()) for row in equal if not bool(row.all()))
+        text += f", first diff at token {first}"
+    return text
+
+
+@dataclass
+class Row:
+    engine: Engine
+    batch: int
+    times: List[float] = field(default_factory=list)
+    ids: Optional[torch.Tensor] = None
+    error: str = ""
+
+
+def timed(engine: Engine, inputs: Inputs, new: int) -> Tuple[float, torch.Tensor]:
+    time.sleep(PAUSE_S)
+    start = time.perf_counter()
+    ids = engine.run(inputs, new)
+    return time.perf_counter() - start, ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--warmup-tokens", type=int, default=8)
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--dtypes", default=",".join(DTYPES))
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--int8-base", default="bfloat16", choices=["bfloat16", "float32"],
+                        help="activation / lm_head dtype of the torch engines' int8 weight-only models")
+    parser.add_argument("--bandwidth-gb", type=float, default=1.5, help="size of the bandwidth buffer")
+    parser.add_argument("--n-layer", type=int, default=SHAPE["n_layer"], help="fewer layers: a quick smoke run only")
+    args = parser.parse_args()
+    SHAPE["n_layer"] = args.n_layer
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("transformers", "torchao", "torch._dynamo", "torch._inductor"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+    engines = [e for e in args.engines.split(",") if e]
+    dtypes = [d for d in DTYPES if d in args.dtypes.split(",")]  # float32 first: it holds the reference ids
+    batches = [int(b) for b in args.batches.split(",")]
+    if set(engines) - set(ENGINES) or set(args.dtypes.split(",")) - set(DTYPES):
+        parser.error(f"engines are {ENGINES}, dtypes {DTYPES}")
+    torch.set_num_threads(args.threads)
+    new = args.new_tokens
+    started = datetime.datetime.now()
+    load_before = loadavg()
+
+    logger.info("measuring memory-read bandwidth (%.1f GB float32 buffer, %d threads)", args.bandwidth_gb,
+                args.threads)
+    bandwidth = [read_bandwidth(args.bandwidth_gb)]
+    logger.info("bandwidth: %.1f GB/s", bandwidth[0])
+
+    generator = torch.Generator().manual_seed(0)
+    inputs = {b: make_inputs(b, generator) for b in batches}
+    rows: List[Row] = []
+    reference: Dict[int, torch.Tensor] = {}
+    compile_notes: List[str] = []
+
+    with tempfile.TemporaryDirectory(prefix="polyformer-decode-") as workdir:
+        folder = os.path.join(workdir, "codegen-350m-random")
+        start = time.perf_counter()
+        save_model(folder)
+        logger.info("random CodeGen-350M-shape model saved in %.1f s", time.perf_counter() - start)
+
+        if "float32" not in dtypes or "polyformer" not in engines:
+            logger.info("computing the reference ids (polyformer eager float32)")
+            cache: Dict = {}
+            run, _ = load_polyformer(folder, "float32", args.int8_base, False, cache)
+            for b in batches:
+                reference[b] = run(inputs[b], new)
+            del run, cache
+            gc.collect()
+
+        for dtype in dtypes:
+            loaded: List[Engine] = []
+            cache = {}
+            for kind in engines:
+                name = {"transformers": "transformers " + md.version("transformers"),
+                        "ctranslate2": "CTranslate2 " + md.version("ctranslate2"),
+                        "polyformer": "polyformer (eager)",
+                        "polyformer-compiled": "polyformer (compiled)"}[kind]
+                layout = ("int8-ct2" if kind == "ctranslate2" else f"int8-{args.int8_base}") if dtype == "int8" else dtype
+                engine = Engine(name, kind, dtype, layout, run=lambda inputs, new: None)
+                start = time.perf_counter()
+                try:
+                    if kind == "transformers":
+                        engine.run, engine.note = load_transformers(folder, dtype, args.int8_base)
+                    elif kind == "ctranslate2":
+                        engine.run, engine.note = load_ctranslate2(folder, dtype, args.threads, workdir)
+                    else:
+                        engine.run, engine.note = load_polyformer(folder, dtype, args.int8_base,
+                                                                  kind == "polyformer-compiled", cache)
+                    logger.info("%s %s loaded in %.1f s", name, dtype, time.perf_counter() - start)
+                except Exception as error:  # noqa: BLE001 - reported in the table
+                    engine.error = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+                    logger.warning("%s %s: %s", name, dtype, engine.error)
+                loaded.append(engine)
+
+            for b in batches:
+                group = [Row(e, b, error=e.error) for e in loaded]
+                rows += group
+                for row in group:
+                    if row.error:
+                        continue
+                    try:
+                        start = time.perf_counter()
+                        row.engine.run(inputs[b], args.warmup_tokens)
+                        row.engine.warmup_s[b] = time.perf_counter() - start
+                        if row.engine.kind == "polyformer-compiled":
+                            start = time.perf_counter()
+                            row.engine.run(inputs[b], args.warmup_tokens)  # a recompile would show here
+                            again = time.perf_counter() - start
+                            compile_notes.append(f"{dtype}, batch {b}: first call {row.engine.warmup_s[b]:.1f} s "
+                                                 f"(compiling), second {again:.2f} s")
+                            logger.info("compiled %s batch %d: first call %.1f s, second %.2f s", dtype, b,
+                                        row.engine.warmup_s[b], again)
+                    except Exception as error:  # noqa: BLE001
+                        row.error = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+                        logger.warning("%s %s batch %d warm-up: %s", row.engine.name, dtype, b, row.error)
+                live = [r for r in group if not r.error]
+                for rep in tqdm(range(args.reps), desc=f"{dtype} batch {b}", unit="rep"):
+                    turn = rep % max(len(live), 1)
+                    for row in live[turn:] + live[:turn]:  # a rotating order
+                        if row.error:
+                            continue
+                        try:
+                            t, ids = timed(row.engine, inputs[b], new)
+                        except Exception as error:  # noqa: BLE001
+                            row.error = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+                            logger.warning("%s %s batch %d: %s", row.engine.name, dtype, b, row.error)
+                            continue
+                        row.times.append(t)
+                        if row.ids is None:
+                            row.ids = ids
+                            if row.engine.kind == "polyformer" and dtype == "float32":
+                                reference[b] = ids
+            del loaded, cache
+            for row in rows:  # the models go; the rows keep times and ids
+                if row.engine.dtype == dtype:
+                    row.engine.run = None
+            gc.collect()
+
+    bandwidth.append(read_bandwidth(args.bandwidth_gb))
+    logger.info("bandwidth at the end: %.1f GB/s", bandwidth[1])
+    report(args, rows, reference, bandwidth, compile_notes, started, load_before, loadavg(), new)
+
+
+# --- report ------------------------------------------------------------------------------------------------
+
+def version(name: str) -> str:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def report(args, rows: List[Row], reference, bandwidth, compile_notes, started, load_before, load_after,
+           new: int) -> None:
+    cpu = cpu_info()
+    bw = max(bandwidth)
+    print()
+    print(f"## decode.py, {started:%Y-%m-%d %H:%M}")
+    print()
+    print(f"- CPU: {cpu['model']}, {cpu['cores']} cores; flags: {cpu['flags']}")
+    print(f"- torch {torch.__version__}, transformers {version('transformers')}, ctranslate2 {version('ctranslate2')}, "
+          f"torchao {version('torchao')}, polyformer {version('polyformer')}; python {platform.python_version()}")
+    shape = "CodeGen-350M shape" if SHAPE["n_layer"] == 20 else f"CodeGen-350M shape but {SHAPE['n_layer']} layers"
+    print(f"- {args.threads} threads, {shape} (random weights), greedy, prompt {PROMPT} tokens (batch 8: "
+          f"{BATCH8_LENGTHS[0]}..{BATCH8_LENGTHS[-1]}, left-padded), {new} new tokens per row, median of {args.reps}; "
+          f"load average before {load_before}, after {load_after}")
+    print(f"- memory-read bandwidth (`buf.sum()` over {args.bandwidth_gb:g} GB float32, {args.threads} threads): "
+          f"{bandwidth[0]:.1f} GB/s at the start, {bandwidth[1]:.1f} GB/s at the end; limits use {bw:.1f} GB/s")
+    print()
+    layouts = sorted({r.engine.layout for r in rows}, key=lambda l: -step_bytes(l))
+    print("| weights layout | MB read per step | limit, batch 1 (tokens/s) |")
+    print("|---|---|---|")
+    for layout in layouts:
+        size = step_bytes(layout)
+        print(f"| {layout} | {size / 1e6:.0f} | {bw * 1e9 / size:.1f} |")
+    print()
+    print("| engine | dtype | batch | tokens/s | ms/step | vs transformers | vs CTranslate2 | of limit | ids = polyformer fp32 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+
+    def speed(row: Row) -> Optional[float]:
+        return row.batch * new / statistics.median(row.times) if row.times and not row.error else None
+
+    for row in rows:
+        e = row.engine
+        same = [r for r in rows if r.engine.dtype == e.dtype and r.batch == row.batch]
+        tps = speed(row)
+        if tps is None:
+            print(f"| {e.name} | {e.dtype} | {row.batch} | - | - | - | - | - | {'not run' if row.error else 'no timing'} |")
+            continue
+        ref_t = next((speed(r) for r in same if r.engine.kind == "transformers"), None)
+        ref_c = next((speed(r) for r in same if r.engine.kind == "ctranslate2"), None)
+        limit = row.batch * bw * 1e9 / step_bytes(e.layout)
+        ms = statistics.median(row.times) / new * 1e3
+        print(f"| {e.name} | {e.dtype} | {row.batch} | {tps:.1f} | {ms:.1f} | "
+              f"{f'{tps / ref_t:.2f}' if ref_t else 'n/a'} | {f'{tps / ref_c:.2f}' if ref_c else 'n/a'} | "
+              f"{tps / limit:.0%} | {compare(row.ids, reference.get(row.batch))} |")
+    print()
+    notes = {}
+    for row in rows:
+        if row.engine.note:
+            notes[(row.engine.name, row.engine.dtype)] = row.engine.note
+    for (name, dtype), note in notes.items():
+        print(f"- {name}, {dtype}: {note}")
+    if any(r.engine.kind == "ctranslate2" and r.batch > 1 for r in rows):
+        print("- CTranslate2, batch > 1: forwards the prompts up to the shortest one's length at once, then feeds "
+              "the rest of each longer prompt one token per step (its design for prompts of different lengths)")
+    for note in compile_notes:
+        print(f"- polyformer (compiled) warm-up, {note}")
+    errors = {(r.engine.name, r.engine.dtype): r.error for r in rows if r.error}
+    for (name, dtype), error in errors.items():
+        print(f"- {name}, {dtype}: not run: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Weight-only int8 / int4 quantization (`TorchAoConfig`, `quantize_`, pt/quantize.py) on the decoder
+fixtures: which layers are swapped, logits near the float32 model's, greedy decoding eager and compiled,
+and the clear errors (saving, reading a quantized checkpoint, bad configs).
+
+Quantization is judged against float32 truth, not the reference's bits. The bounds below are measured on
+the tiny random fixture models (their weights are uniform noise, the worst case for a few bits): largest
+logit error over the largest logit, int8 ~2.5%, int4 (groups of 32) ~19%; real weights do better
+(tests/test_parity_minilm.py: int8 sentence embeddings at cosine >= 0.99).
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import polyformer
+from helpers.tolerance import assert_close
+from polyformer import TorchAoConfig, quantize_
+from polyformer.pt.quantize import Int4WeightOnlyLinear, Int8WeightOnlyLinear
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FAMILIES = ("codegen", "gptj", "llama")
+# (quant_type, config kwargs, model dtype, largest |logit error| / largest |logit| allowed)
+SETTINGS = [("int8_weight_only", {}, torch.float32, 0.05), ("int8_weight_only", {}, torch.bfloat16, 0.05),
+            ("int4_weight_only", {"group_size": 32}, torch.bfloat16, 0.3)]
+
+
+def fixture(family):
+    meta = json.loads((FIXTURES / family / "generate" / "generate.json").read_text())
+    path = (FIXTURES / family / "generate" / meta["checkpoint"]).resolve()
+    inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
+    return getattr(polyformer, meta["model_class"]), path, inputs
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("quant_type,kwargs,dtype,bound", SETTINGS, ids=["int8-float32", "int8-bfloat16", "int4"])
+def test_logits_near_float32(family, quant_type, kwargs, dtype, bound):
+    cls, path, inputs = fixture(family)
+    with torch.no_grad():
+        truth = cls.from_pretrained(path)(**inputs).logits
+        model = cls.from_pretrained(path, torch_dtype=dtype, quantization_config=TorchAoConfig(quant_type, **kwargs))
+        logits = model(**inputs).logits
+    real = inputs["attention_mask"].bool()
+    assert logits.dtype == torch.float32
+    error = (logits - truth)[real].abs().max() / truth[real].abs().max()
+    assert 0 < error < bound, f"{family} {quant_type} {dtype}: relative error {error:.4f}"
+    layer = Int8WeightOnlyLinear if quant_type == "int8_weight_only" else Int4WeightOnlyLinear
+    assert any(isinstance(m, layer) for m in model.modules())
+    assert type(model.get_output_embeddings()) is torch.nn.Linear  # the output embeddings stay in float
+
+
+@pytest.mark.parametrize("quant_type,kwargs", [("int8_weight_only", {}), ("int4_weight_only", {"group_size": 32})])
+def test_compiled_step_decodes_as_the_eager_one(quant_type, kwargs):
+    cls, path, inputs = fixture("llama")
+    model = cls.from_pretrained(path, torch_dtype=torch.bfloat16, quantization_config=TorchAoConfig(quant_type, **kwargs))
+    eager = model.generate(**inputs, max_new_tokens=6, pad_token_id=0)
+    assert torch.equal(model.generate(**inputs, max_new_tokens=6, pad_token_id=0, compile=True), eager)
+
+
+def test_int8_layer_is_its_dequantized_weight():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    layer = Int8WeightOnlyLinear(linear)
+    assert layer.weight.dtype == torch.int8 and layer.weight_scale.shape == (48,)
+    assert (layer.dequantized() - linear.weight).abs().max() <= layer.weight_scale.max() / 2 + 1e-7  # half a step
+    x = torch.randn(3, 5, 64)
+    expected = torch.nn.functional.linear(x, layer.dequantized(), linear.bias)
+    assert_close(layer(x), expected)  # the same product, another kernel
+
+
+def test_which_layers_are_converted():
+    cls, path, _ = fixture("llama")
+    model = cls.from_pretrained(path)
+    widths = {name: m.in_features for name, m in model.named_modules() if type(m) is torch.nn.Linear}
+    quantize_(model, TorchAoConfig("int8_weight_only", modules_to_not_convert=["model.layers.0"]))
+    for name, module in model.named_modules():
+        if name not in widths:
+            continue
+        stays = name.startswith("model.layers.0.") or widths[name] % 16 != 0  # kernel's K blocks of 16
+        assert isinstance(module, torch.nn.Linear if stays else Int8WeightOnlyLinear), name  # lm_head too: not listed
+
+
+def test_config_round_trip_and_errors():
+    config = TorchAoConfig("int4_weight_only", group_size=64)
+    assert config.to_dict() == {"quant_method": "torchao", "quant_type": "int4_weight_only",
+                                "quant_type_kwargs": {"group_size": 64}, "modules_to_not_convert": None}
+    assert TorchAoConfig.from_dict(config.to_dict()) == config
+    assert TorchAoConfig("int4_weight_only").group_size == 128
+    with pytest.raises(ValueError, match="quant_type"):
+        TorchAoConfig("int3_weight_only")
+    with pytest.raises(ValueError, match="group_size"):
+        TorchAoConfig("int4_weight_only", group_size=100)
+    with pytest.raises(TypeError, match="group_size"):
+        TorchAoConfig("int8_weight_only", group_size=64)
+    with pytest.raises(ValueError, match="quant_method"):
+        TorchAoConfig.from_dict({"quant_method": "gptq", "quant_type": "int8_weight_only"})
+
+
+def test_saving_and_reading_quantized_checkpoints_raise(tmp_path):
+    cls, path, _ = fixture("codegen")
+    model = cls.from_pretrained(path, quantization_config={"quant_type": "int8_weight_only"})
+    with pytest.raises(NotImplementedError, match="save the floating-point model"):
+        model.save_pretrained(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    folder = tmp_path / "quantized"
+    cls.from_pretrained(path).save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization_config"] = TorchAoConfig("int8_weight_only").to_dict()  # as transformers saves one
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(NotImplementedError, match="quantized weights"):
+        cls.from_pretrained(folder)
+    with pytest.raises(TypeError, match="TorchAoConfig"):
+        cls.from_pretrained(path, quantization_config="int8")

@@ -41,7 +41,12 @@ The decoding limit of a dtype is bandwidth / bytes of weights read per decoding 
 and biases + lm_head; not the embedding gather, not the KV cache), times the batch (one pass over the
 weights serves every row); each row gives its fraction of its own layout's limit.
 
-Timings never go into the tests. About 10-15 minutes for everything on 2 cores.
+Each timed run also records the share of the machine's CPUs that other processes used meanwhile
+(/proc/stat less this process's own time: the "others' CPU" column; above 10% the report warns), since on
+2 cores a busy neighbour skews the engines unevenly.
+
+Timings never go into the tests. Everything takes ~25 minutes on 2 cores (72 timed generates and six
+compilations); the filters rerun parts, `--new-tokens 64` about halves it.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ BATCH8_LENGTHS = [32, 30, 29, 27, 25, 23, 22, 20]  # 32 down to 20, about evenly
 ENGINES = ("transformers", "ctranslate2", "polyformer", "polyformer-compiled")
 DTYPES = ("float32", "bfloat16", "int8")
 PAUSE_S = 0.3  # between timed runs: CTranslate2's OpenMP threads spin ~200 ms after a call
+BUSY = 0.10  # other processes' share of the CPUs above which a timed run is flagged
 
 
 # --- machine -------------------------------------------------------------------------------------------
@@ -289,15 +295,31 @@ class Row:
     engine: Engine
     batch: int
     times: List[float] = field(default_factory=list)
+    others: List[float] = field(default_factory=list)  # other processes' share of the CPUs, per run
     ids: Optional[torch.Tensor] = None
     error: str = ""
 
 
-def timed(engine: Engine, inputs: Inputs, new: int) -> Tuple[float, torch.Tensor]:
+def busy_seconds() -> Tuple[float, float]:
+    """(CPU seconds all processes have run, CPU seconds this process has run): /proc/stat, os.times()."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:8]]  # user nice system idle iowait irq softirq
+    busy = sum(fields) - fields[3] - fields[4]
+    own = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system + own.children_user + own.children_system
+
+
+def timed(engine: Engine, inputs: Inputs, new: int) -> Tuple[float, torch.Tensor, float]:
+    """Seconds of one generate, its new ids, and the share of the machine's CPUs that other processes
+    used meanwhile (on a shared 2-core machine anything else running skews the timing)."""
     time.sleep(PAUSE_S)
+    all_before, own_before = busy_seconds()
     start = time.perf_counter()
     ids = engine.run(inputs, new)
-    return time.perf_counter() - start, ids
+    seconds = time.perf_counter() - start
+    all_after, own_after = busy_seconds()
+    others = (all_after - all_before) - (own_after - own_before)
+    return seconds, ids, max(others, 0.0) / (seconds * (os.cpu_count() or 1))
 
 
 def main() -> None:
@@ -328,6 +350,8 @@ def main() -> None:
     new = args.new_tokens
     started = datetime.datetime.now()
     load_before = loadavg()
+    if load_before != "?" and float(load_before.split()[0]) > 0.5 * (os.cpu_count() or 1):
+        logger.warning("load average %s: something else is running; timings will be skewed", load_before)
 
     logger.info("measuring memory-read bandwidth (%.1f GB float32 buffer, %d threads)", args.bandwidth_gb,
                 args.threads)
@@ -408,16 +432,22 @@ def main() -> None:
                         if row.error:
                             continue
                         try:
-                            t, ids = timed(row.engine, inputs[b], new)
+                            t, ids, others = timed(row.engine, inputs[b], new)
                         except Exception as error:  # noqa: BLE001
                             row.error = f"{type(error).__name__}: {error}".splitlines()[0][:200]
                             logger.warning("%s %s batch %d: %s", row.engine.name, dtype, b, row.error)
                             continue
                         row.times.append(t)
+                        row.others.append(others)
                         if row.ids is None:
                             row.ids = ids
                             if row.engine.kind == "polyformer" and dtype == "float32":
                                 reference[b] = ids
+                for row in group:  # a partial result, in case the run is cut short
+                    if row.times:
+                        logger.info("%s %s batch %d: %.1f tokens/s (median of %d), ids %s", row.engine.name, dtype, b,
+                                    b * new / statistics.median(row.times), len(row.times),
+                                    compare(row.ids, reference.get(b)))
             del loaded, cache
             for row in rows:  # the models go; the rows keep times and ids
                 if row.engine.dtype == dtype:
@@ -462,8 +492,9 @@ def report(args, rows: List[Row], reference, bandwidth, compile_notes, started, 
         size = step_bytes(layout)
         print(f"| {layout} | {size / 1e6:.0f} | {bw * 1e9 / size:.1f} |")
     print()
-    print("| engine | dtype | batch | tokens/s | ms/step | vs transformers | vs CTranslate2 | of limit | ids = polyformer fp32 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| engine | dtype | batch | tokens/s | ms/step | vs transformers | vs CTranslate2 | of limit "
+          "| ids = polyformer fp32 | ids = transformers, same dtype | others' CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
 
     def speed(row: Row) -> Optional[float]:
         return row.batch * new / statistics.median(row.times) if row.times and not row.error else None
@@ -473,15 +504,23 @@ def report(args, rows: List[Row], reference, bandwidth, compile_notes, started, 
         same = [r for r in rows if r.engine.dtype == e.dtype and r.batch == row.batch]
         tps = speed(row)
         if tps is None:
-            print(f"| {e.name} | {e.dtype} | {row.batch} | - | - | - | - | - | {'not run' if row.error else 'no timing'} |")
+            print(f"| {e.name} | {e.dtype} | {row.batch} | - | - | - | - | - | {'not run' if row.error else 'no timing'} "
+                  "| - | - |")
             continue
         ref_t = next((speed(r) for r in same if r.engine.kind == "transformers"), None)
         ref_c = next((speed(r) for r in same if r.engine.kind == "ctranslate2"), None)
+        ids_t = next((r.ids for r in same if r.engine.kind == "transformers" and r.ids is not None), None)
         limit = row.batch * bw * 1e9 / step_bytes(e.layout)
         ms = statistics.median(row.times) / new * 1e3
         print(f"| {e.name} | {e.dtype} | {row.batch} | {tps:.1f} | {ms:.1f} | "
               f"{f'{tps / ref_t:.2f}' if ref_t else 'n/a'} | {f'{tps / ref_c:.2f}' if ref_c else 'n/a'} | "
-              f"{tps / limit:.0%} | {compare(row.ids, reference.get(row.batch))} |")
+              f"{tps / limit:.0%} | {compare(row.ids, reference.get(row.batch))} | "
+              f"{'-' if e.kind == 'transformers' or ids_t is None else compare(row.ids, ids_t)} | "
+              f"{max(row.others):.0%} |")
+    print()
+    print("(tokens/s: new tokens of all rows per second, prompt included; of limit: against batch x the layout's "
+          "limit; others' CPU: the most that other processes used of the machine's CPUs during one of the timed "
+          "runs)")
     print()
     notes = {}
     for row in rows:
@@ -494,6 +533,12 @@ def report(args, rows: List[Row], reference, bandwidth, compile_notes, started, 
               "the rest of each longer prompt one token per step (its design for prompts of different lengths)")
     for note in compile_notes:
         print(f"- polyformer (compiled) warm-up, {note}")
+    busy = [(r, o) for r in rows for o in r.others if o > BUSY]
+    if busy:
+        print(f"- WARNING: other processes used more than {BUSY:.0%} of the CPUs during {len(busy)} of the timed runs "
+              f"(up to {max(o for _, o in busy):.0%}): with {os.cpu_count()} cores, a busy neighbour slows the engines "
+              "unevenly (every parallel op waits for a time slice, so engines with many small ops lose most); "
+              "rerun those rows on a quiet machine")
     errors = {(r.engine.name, r.engine.dtype): r.error for r in rows if r.error}
     for (name, dtype), error in errors.items():
         print(f"- {name}, {dtype}: not run: {error}")

@@ -1,8 +1,9 @@
 """generate() on the real families against transformers 4.37.2, exactly its ids and its scores to 1e-5:
-CodeGen, GPT-J, Llama on a batch of two left-padded prompts — greedy (with and without cache, with EOS),
-beam search, sampling under torch.manual_seed; MVP (MvpForConditionalGeneration, with and without prompts)
-on a batch of two right-padded sources — greedy, beam search (num_beams 3, num_return_sequences),
-forced BOS / EOS, sampling.
+CodeGen, GPT-J, Llama, IDEFICS (with and without the perceiver) on a batch of two left-padded prompts —
+greedy (with and without cache, with EOS), beam search, sampling under torch.manual_seed; MVP
+(MvpForConditionalGeneration, with and without prompts) on a batch of two right-padded sources — greedy,
+beam search (num_beams 3, num_return_sequences), forced BOS / EOS, sampling. After the prompt every family
+decodes with generate()'s one-token static step (generation/static_step.py), eager and compiled.
 
 Fixtures: tests/fixtures/<family>/generate*/ (scripts/fixtures/make_decoder_fixtures.py and the MVP script).
 """
@@ -17,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 import polyformer
+from polyformer.generation.static_step import static_buffers
 from polyformer.pt.cache import BLOCK
 from helpers.tolerance import ATOL, RTOL, assert_close
 
@@ -108,25 +110,36 @@ def test_generation_config_loaded_with_the_model(family):
         assert getattr(model.generation_config, key) == value, key
 
 
-@pytest.mark.parametrize("family", [f for f in FAMILIES if not _is_seq2seq(f)])
-def test_one_cache_and_one_token_per_step(family, monkeypatch):
-    """The prompt runs once, then each new token is one step over (B, 1) tokens; one cache for the whole
-    call, its buffers allocated for one block (not for max_length) and never moved while tokens fit."""
+@pytest.mark.parametrize("search", [{}, {"num_beams": 3, "num_return_sequences": 2}], ids=["greedy", "beams"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_one_cache_and_one_token_per_step(family, search, monkeypatch):
+    """The prompt runs once through the model's forward (an encoder-decoder's encoder once, then its
+    decoder on the start token), then each new token is one static step over (B, 1) tokens: the LM head
+    sees them, the forward is not called again. One cache for the whole call, its buffers allocated for one
+    block (not for max_length) and never moved while tokens fit, also with beams."""
     folder, meta, _ = _fixture(family)
     model = _model(family, folder, meta)
-    caches, calls = [], []
+    caches, calls, forwards, encoder_runs = [], [], [], []
     make_cache = model._init_generation_cache
     monkeypatch.setattr(model, "_init_generation_cache", lambda *args: caches.append(make_cache(*args)) or caches[-1])
-    hook = model.lm_head.register_forward_hook(
-        lambda module, args, out: calls.append((args[0].shape[1], caches[0].keys[0].data_ptr())))
+
+    def record(module, args, out):  # tokens the LM head sees, where the cache's buffers are
+        calls.append((args[0].shape[1], static_buffers(caches[0]).keys[0].data_ptr()))
+
+    hooks = [model.lm_head.register_forward_hook(record), model.register_forward_pre_hook(lambda *_: forwards.append(1))]
+    if _is_seq2seq(family):
+        hooks.append(model.get_encoder().register_forward_pre_hook(lambda *_: encoder_runs.append(1)))
     try:
         inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
-        model.generate(**inputs, max_new_tokens=6, pad_token_id=0, max_length=None)
+        model.generate(**inputs, max_new_tokens=6, pad_token_id=0, max_length=None, eos_token_id=None, **search)
     finally:
-        hook.remove()
-    assert [n for n, _ in calls] == [inputs["input_ids"].shape[1]] + [1] * 5
+        for hook in hooks:
+            hook.remove()
+    prompt = 1 if _is_seq2seq(family) else inputs["input_ids"].shape[1]  # the decoder's prompt: the start token
+    assert [n for n, _ in calls] == [prompt] + [1] * 5
+    assert len(forwards) == 1 and len(encoder_runs) == (1 if _is_seq2seq(family) else 0)
     assert len(caches) == 1 and len({pointer for _, pointer in calls}) == 1
-    assert caches[0].capacity == BLOCK
+    assert static_buffers(caches[0]).capacity == BLOCK
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -139,33 +152,11 @@ def test_generation_config_written_as_the_reference_wrote_it(family, tmp_path):
     assert (tmp_path / "generation_config.json").read_text() == (checkpoint / "generation_config.json").read_text()
 
 
-@pytest.mark.parametrize("family", [f for f in FAMILIES if _is_seq2seq(f)])
-def test_encoder_runs_once_and_the_decoder_cache_is_allocated_once(family):
-    """Encoder-decoder: one encoder run per call, then one preallocated cache for the whole call and one
-    decoder token per step, also with beams."""
-    folder, meta, _ = _fixture(family)
-    model = _model(family, folder, meta)
-    encoder_runs, steps = [], []
-
-    def record(module, args, kwargs):
-        cache = kwargs.get("past_key_values")
-        steps.append((kwargs["decoder_input_ids"].shape[1], id(cache), cache.self_attention.keys[0].data_ptr()))
-
-    hooks = [model.get_encoder().register_forward_pre_hook(lambda *a, **k: encoder_runs.append(1), with_kwargs=True),
-             model.register_forward_pre_hook(record, with_kwargs=True)]
-    try:
-        inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
-        model.generate(**inputs, max_new_tokens=6, num_beams=3, num_return_sequences=2, forced_eos_token_id=None)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    assert len(encoder_runs) == 1
-    assert [n for n, _, _ in steps] == [1] * 6
-    assert len({(i, p) for _, i, p in steps}) == 1
-
-
-# The compiled step: one compile per shape takes seconds, so these run the small CodeGen / Llama fixtures only.
-COMPILED = [f for f in FAMILIES if f in ("codegen/generate", "llama/generate")]
+# The compiled step: one compile per shape takes seconds, so these run one small fixture of a plain decoder
+# (CodeGen, Llama), of IDEFICS (gated cross-attention to the cached image keys / values) and of MVP
+# (encoder-decoder, with prompts) only.
+COMPILED = [f for f in FAMILIES
+            if f in ("codegen/generate", "llama/generate", "idefics/generate", "mvp/generate_prompt")]
 
 
 @pytest.mark.parametrize("family", COMPILED)
@@ -209,7 +200,7 @@ def test_compile_failure_falls_back_to_the_eager_step(monkeypatch, caplog):
     class BackendCompilerFailed(Exception):  # what torch._dynamo raises when inductor cannot build the step
         __module__ = "torch._dynamo.exc"
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise BackendCompilerFailed("no C++ compiler")
 
     folder, meta, _ = _fixture("gptj/generate")
@@ -221,3 +212,70 @@ def test_compile_failure_falls_back_to_the_eager_step(monkeypatch, caplog):
         out = model.generate(**inputs, max_new_tokens=4, pad_token_id=0, compile=True)
     assert torch.equal(out, model.generate(**inputs, max_new_tokens=4, pad_token_id=0))
     assert sum("could not build the decoding step" in r.getMessage() for r in caplog.records) == 1
+
+
+def _tiny_call(family: str):
+    """A tiny IDEFICS, MVP (with prompts) or MvpForCausalLM and a call whose prompt ends a few tokens before
+    the cache's first block does: left padding, images that the last prompt token sees only some of; a
+    padded source."""
+    torch.manual_seed(0)
+    prompt = BLOCK - 6
+    ids = torch.randint(3, 50, (2, prompt))
+    if family == "idefics":
+        vision = dict(embed_dim=16, image_size=10, patch_size=5, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=20)
+        config = polyformer.IdeficsConfig(vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                                          num_attention_heads=2, vision_config=vision, alpha_initializer="ones")
+        mask = torch.ones_like(ids)
+        mask[1, :3] = 0
+        images = torch.zeros(2, prompt, 2, dtype=torch.long)
+        images[0, :, 0], images[1, 5:, 1] = 1, 1
+        inputs = dict(input_ids=ids, attention_mask=mask, pixel_values=torch.rand(2, 2, 3, 10, 10),
+                      image_attention_mask=images)
+        return polyformer.IdeficsForVisionText2Text(config).eval(), inputs
+    config = polyformer.MvpConfig(vocab_size=50, d_model=16, encoder_layers=2, decoder_layers=2,
+                                  encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                                  decoder_ffn_dim=32, max_position_embeddings=2 * BLOCK, use_prompt=True,
+                                  prompt_length=3, prompt_mid_dim=8)
+    if family == "mvp_causal":  # MVP's decoder alone, without prompts (as the reference builds it)
+        mask = torch.ones_like(ids)
+        mask[1, :3] = 0
+        return polyformer.MvpForCausalLM(config).eval(), dict(input_ids=ids, attention_mask=mask)
+    source = torch.randint(3, 50, (2, 7))
+    source_mask = torch.ones_like(source)
+    source_mask[1, 5:] = 0
+    inputs = dict(input_ids=source, attention_mask=source_mask, decoder_input_ids=ids)
+    return polyformer.MvpForConditionalGeneration(config).eval(), inputs
+
+
+@pytest.mark.parametrize("family", ["idefics", "mvp", "mvp_causal"])
+def test_static_step_through_a_cache_growth_gives_the_forwards_tokens(family, monkeypatch):
+    """IDEFICS and MVP (encoder-decoder, decoder alone) past the cache's first block: the buffers grow in
+    the middle of the call (copied into buffers of twice the capacity), the stored image / encoder keys and
+    values stay, and the step goes on with the ids and scores of the forward path (output_hidden_states
+    keeps every token on the model's forward, over the same kind of cache). MVP with head masks keeps the
+    forward path."""
+    model, inputs = _tiny_call(family)
+    caches, forwards = [], []
+    make_cache = model._init_generation_cache
+    monkeypatch.setattr(model, "_init_generation_cache", lambda *args: caches.append(make_cache(*args)) or caches[-1])
+    hook = model.register_forward_pre_hook(lambda *_: forwards.append(1))
+    kwargs = dict(max_new_tokens=12, eos_token_id=None, pad_token_id=0, return_dict_in_generate=True,
+                  output_scores=True)
+    try:
+        stepped = model.generate(**inputs, **kwargs)
+        assert len(forwards) == 1 and static_buffers(caches[0]).capacity == 2 * BLOCK
+        cross = getattr(caches[0], "cross", {})
+        forward = model.generate(**inputs, **kwargs, output_hidden_states=True)
+        assert len(forwards) == 1 + 12
+        if family == "mvp":
+            heads = torch.ones(model.config.decoder_layers, model.config.decoder_attention_heads)
+            model.generate(**inputs, max_new_tokens=3, eos_token_id=None, pad_token_id=0, decoder_head_mask=heads)
+            assert len(forwards) == 1 + 12 + 3
+    finally:
+        hook.remove()
+    assert len(cross) == (0 if family == "mvp_causal" else 2)  # both image / encoder cross-attention layers
+    assert all(kv is not None for kv in (cross.values() if isinstance(cross, dict) else cross))
+    assert stepped.sequences.tolist() == forward.sequences.tolist()
+    for step, (got, expected) in enumerate(zip(stepped.scores, forward.scores)):
+        assert_close(got, expected, name=f"scores.{step}")

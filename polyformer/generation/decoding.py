@@ -20,12 +20,11 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from ..outputs import CausalLMOutputWithPast
-from ..pt.cache import StaticCache
 from .beam import BeamSearchScorer
 from .outputs import (GenerateBeamDecoderOnlyOutput, GenerateBeamEncoderDecoderOutput, GenerateDecoderOnlyOutput,
                       GenerateEncoderDecoderOutput)
 from .processors import LogitsProcessorList, eos_list
-from .static_step import StaticStep, supports_static_step
+from .static_step import static_step
 from .stopping import StoppingCriteriaList, custom_criteria, validate_stopping_criteria
 
 SYNC_EVERY = 8  # on accelerators, steps between checks that every row has finished
@@ -42,7 +41,11 @@ class Session:
 
     For an encoder-decoder model the sequences are the decoder's; the growing mask is the
     `decoder_attention_mask` (when given), the source `attention_mask` and `encoder_outputs` stay as
-    they are, and there are no position ids (the decoder counts positions from its cache)."""
+    they are, and there are no position ids (the decoder counts positions from its cache).
+
+    The prompt (an encoder-decoder's first decoder tokens) goes through the model's forward; later tokens
+    go through the family's one-token static step (static_step.py) where the model and the call allow it,
+    else through the forward too."""
 
     def __init__(self, model, input_ids: torch.LongTensor, model_kwargs: Dict[str, Any], max_length: int,
                  fill_value: int = 0, compile: bool = False):
@@ -73,10 +76,11 @@ class Session:
         self.extra = model_kwargs
         self.cache = model._init_generation_cache(batch, max_length) if self.use_cache else None
         self.past = self.cache
-        # After the prompt, decoder-only families decode with one fixed-shape step (static_step.py).
+        # After the prompt's forward, each token is one fixed-shape step (static_step.py), made then: the
+        # family's per-call context reads what that forward filled and checked. An encoder-decoder's decoder
+        # attends to every decoder token (the reference passes no decoder mask on).
         self.step = None
-        if type(self.cache) is StaticCache and supports_static_step(model):
-            self.step = StaticStep(model, self.cache, mask, compile=compile)
+        self._step_args = {"prompt_mask": None if self.seq2seq else mask, "compile": compile}
 
     @property
     def batch(self) -> int:
@@ -90,6 +94,9 @@ class Session:
     def forward(self, **forward_kwargs: Any):
         """Run the model on the tokens the cache has not seen yet; returns its output (with `.logits`)."""
         n = self.length
+        if self._step_args is not None and self.cache is not None and 0 < self.cache.seen == n - 1:
+            self.step = static_step(self.model, self.cache, model_kwargs=self.extra, **self._step_args)
+            self._step_args = None
         if self.step is not None and self.cache.seen == n - 1 and not any(forward_kwargs.values()):
             logits = self.step(self.ids[:, n - 1:n], None if self.positions is None else self.positions[:, n - 1:n],
                                None if self.token_types is None else self.token_types[:, n - 1:n])

@@ -4,7 +4,8 @@
 - The encoder runs once per call, on the source ids (or `inputs_embeds`) and their attention mask, unless
   `encoder_outputs` is given; its outputs and the source mask are then repeated for beams / returned
   sequences, and every decoder step reads them (the decoder's cache keeps their cross-attention keys and
-  values after the first step).
+  values after the first step). After the first decoder forward, each token is one fixed-shape step
+  (static_step.py, `Seq2SeqDecoder.decode_step`), as for the decoder-only families.
 - The decoder starts from `decoder_start_token_id` (the call's, else the model's generation config, else
   `bos_token_id`), or from the `decoder_input_ids` given, with the start token put in front when no row
   begins with it. `max_length` / `max_new_tokens` count decoder tokens, the start token included, so
@@ -166,8 +167,9 @@ def step_inputs(decoder_input_ids: torch.LongTensor, past_key_values: Any = None
 
 
 def init_cache(model, batch_size: int, max_length: int) -> Any:
-    """The decoder's cache for one generate() call: preallocated self-attention buffers
-    (L, N, H, max_length, D) and the cross-attention keys / values, computed at the first step."""
+    """The decoder's cache for one generate() call: per layer self-attention buffers (N, H, capacity, D),
+    growing in blocks up to max_length (StaticCache), and the cross-attention keys / values, computed at
+    the first step."""
     from ..pt.cache import EncoderDecoderCache, StaticCache
 
     config = model.config

@@ -19,7 +19,7 @@ computed at the first forward and reused by every later one. Its legacy form is 
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -194,10 +194,20 @@ class CacheWriter:
     """A StaticCache seen by one compiled decoding step: per layer the key and value buffers (B, K,
     capacity, D), written at `position` (1,) and read whole. Tensors only, and each buffer its own
     tensor, so that torch.compile writes the new entries in place (a view of one big buffer would be
-    copied whole)."""
+    copied whole).
 
-    def __init__(self, keys: List[torch.Tensor], values: List[torch.Tensor], position: torch.Tensor):
-        self.keys, self.values, self.position = keys, values, position
+    `cross`: the cross-attention keys and values the prompt's forward stored (an EncoderDecoderCache's
+    per-layer list, IDEFICS's per image-layer dict), answered by `cross_kv` as the caches answer it."""
+
+    def __init__(self, keys: List[torch.Tensor], values: List[torch.Tensor], position: torch.Tensor,
+                 cross: Optional[Union[Sequence, Mapping]] = None):
+        self.keys, self.values, self.position, self.cross = keys, values, position, cross
+
+    def cross_kv(self, layer_idx: int, compute) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The layer's stored cross-attention (k, v); `compute()`'s (not stored: a step adds no entry)
+        where there is none."""
+        stored = None if self.cross is None else self.cross[layer_idx]
+        return compute() if stored is None else stored
 
     def update(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """k, v (B, K, 1, D) -> the layer's whole buffers (B, K, capacity, D), with k, v written in."""

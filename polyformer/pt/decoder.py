@@ -105,14 +105,17 @@ class DecoderModel(PreTrainedModel):
         return BaseModelOutputWithPast(x, close_cache(cache, legacy, use_cache), hidden_states, attentions)
 
     def decode_step(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor], cache,
-                    mask: torch.Tensor, tables: RotaryTables) -> torch.Tensor:
+                    mask: torch.Tensor, tables: RotaryTables, context: Optional[dict] = None) -> torch.Tensor:
         """One new token per row, for generate()'s static decoding step (generation/static_step.py): no
         input checks and no host reads, so that it compiles to one graph. input_ids (B, 1); cache: a
         `CacheWriter` (keys and values written at this position, attention over the whole buffers); mask:
-        additive (B, 1, 1, capacity); tables: rotary cos, sin (B, 1, 1, R) at this token's positions.
-        Returns the hidden states (B, 1, C) after the final norm."""
+        additive (B, 1, 1, capacity); tables: rotary cos, sin (B, 1, 1, R) at this token's positions;
+        context: what a family's blocks read from `step.context` (IDEFICS's images). Returns the hidden
+        states (B, 1, C) after the final norm."""
         x = self.embed(input_ids, None, token_type_ids)  # (B, 1, C)
-        x, _, _ = self.run_blocks(x, DecoderStep(self.rotary, tables, mask, False, cache), None, False, False)
+        step = DecoderStep(rotary=self.rotary, tables=tables, mask=mask, is_causal=False, cache=cache,
+                           context=context or {})
+        x, _, _ = self.run_blocks(x, step, head_mask=None, output_hidden_states=False, output_attentions=False)
         return self.final_norm(x)
 
     def run_blocks(self, x, step: DecoderStep, head_mask, output_hidden_states: bool, output_attentions: bool):

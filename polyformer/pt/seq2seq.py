@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -88,9 +88,10 @@ class LearnedPositionalEmbedding(nn.Embedding):
     def __init__(self, num_positions: int, dim: int):
         super().__init__(num_positions + self.offset, dim)
 
-    def forward(self, length: int, seen: int = 0) -> torch.Tensor:
-        """Positions seen .. seen + length - 1 -> (T, C)."""
-        return super().forward(torch.arange(seen, seen + length, device=self.weight.device) + self.offset)
+    def forward(self, length: int, seen: Union[int, torch.Tensor] = 0) -> torch.Tensor:
+        """Positions seen .. seen + length - 1 -> (T, C). `seen` (the decoder tokens cached before these)
+        may be a (1,) long tensor: generate()'s one-token step passes its cache index (no host read)."""
+        return super().forward(torch.arange(length, device=self.weight.device) + (seen + self.offset))
 
 
 class Seq2SeqAttention(nn.Module):
@@ -177,11 +178,13 @@ class DecoderContext:
     is_causal: bool
     states: Optional[torch.Tensor]  # encoder states (B, S_enc, C), or None: no cross-attention
     cross_mask: Optional[torch.Tensor]  # additive (B, 1, 1, P + S_enc) or None
-    cache: Any  # EncoderDecoderCache, Cache (self-attention only) or None
+    cache: Any  # EncoderDecoderCache, Cache (self-attention only), generate()'s step's CacheWriter, or None
 
     @property
-    def cross_cache(self) -> Optional[EncoderDecoderCache]:
-        return self.cache if isinstance(self.cache, EncoderDecoderCache) else None
+    def cross_cache(self) -> Any:
+        """What keeps the cross-attention keys and values: an EncoderDecoderCache, or the `CacheWriter` of
+        generate()'s one-token step (which reads the ones the prompt's forward stored); else None."""
+        return self.cache if hasattr(self.cache, "cross_kv") else None
 
 
 class DecoderLayer(_PostNormLayer):
@@ -368,6 +371,46 @@ class Seq2SeqDecoder(_Stack):
         out = BaseModelOutputWithPastAndCrossAttentions(x, close_cache(cache, legacy, use_cache), hidden_states,
                                                         self_attentions, cross_attentions)
         return finish(out, return_dict_of(config, return_dict))
+
+    def step_context(self, encoder_hidden_states: Optional[torch.Tensor] = None,
+                     encoder_attention_mask: Optional[torch.Tensor] = None,
+                     head_masks: Sequence[Optional[torch.Tensor]] = ()) -> Optional[Dict[str, Any]]:
+        """What every `decode_step` of one generate() call shares, built once after the first decoder
+        forward (host reads are fine here): the encoder states (B, S_enc, C) (None: no cross-attention),
+        their additive mask with the prefix columns, and the per-layer prefixes (MVP's prompts, computed
+        once per call where the forward computes them per token). None where the step would not do what
+        the forward does: head masks given (decoder_head_mask, cross_attn_head_mask), or training (the
+        forward draws the prompts' dropout anew each time)."""
+        if self.training or any(mask is not None for mask in head_masks):
+            return None
+        prefixes, cross_prefixes = self.prefixes()
+        prefix_length = 0 if prefixes is None else prefixes[0].shape[2]
+        cross_mask = None
+        if encoder_hidden_states is not None:
+            dtype = self.embed_tokens.weight.dtype
+            cross_mask = with_prefix(padding_mask(encoder_attention_mask, dtype), prefix_length)
+        return {"states": encoder_hidden_states, "cross_mask": cross_mask, "prefixes": prefixes,
+                "cross_prefixes": cross_prefixes}
+
+    def decode_step(self, *, input_ids: torch.Tensor, cache, mask: torch.Tensor, states: Optional[torch.Tensor],
+                    cross_mask: Optional[torch.Tensor], prefixes: Optional[List[Prefix]],
+                    cross_prefixes: Optional[List[Prefix]]) -> torch.Tensor:
+        """One new token per row, for generate()'s static decoding step (generation/static_step.py): no
+        input checks and no host reads, so that it compiles to one graph. input_ids (B, 1); cache: a
+        `CacheWriter` (self-attention keys and values written at `cache.position`, which is also the
+        token's decoder position; cross-attention keys and values as the first forward stored them);
+        mask: additive (B, 1, 1, capacity) over the self-attention buffers; the rest as `step_context`
+        gives it. Returns the hidden states (B, 1, C)."""
+        x = self.embed(input_ids, None, cache.position)  # (B, 1, C)
+        n_layers = len(self.layers)
+        prefix_length = 0 if prefixes is None else prefixes[0].shape[2]
+        ctx = DecoderContext(mask=with_prefix(mask, prefix_length), is_causal=False, states=states,
+                             cross_mask=cross_mask, cache=cache)
+        per_layer = [(None, None, prefix, cross_prefix) for prefix, cross_prefix in
+                     zip(prefixes or [None] * n_layers, cross_prefixes or [None] * n_layers)]
+        x, _, _ = run_stack(self, x, (ctx,), per_layer, layerdrop=0.0, output_hidden_states=False,
+                            output_attentions=False)
+        return x
 
 
 class Seq2SeqModel(PreTrainedModel):

@@ -263,10 +263,11 @@ class IdeficsModel(IdeficsPreTrainedModel, LlamaStack):
 
 
 class IdeficsGenerationCache(StaticCache):
-    """generate()'s cache: the preallocated self-attention buffers of `StaticCache`, plus per gated
-    cross-attention layer the image keys and values (B, H, N*L, D), computed at the first step and reused
-    by the later ones (a call's images do not change). The beams of a row share their images, so `reorder`
-    leaves those; `to_legacy` gives the reference's (k, v) per layer."""
+    """generate()'s cache: the self-attention buffers of `StaticCache` (growing in blocks), plus per gated
+    cross-attention layer the image keys and values (B, H, N*L, D), computed by the prompt's forward and
+    reused by the later tokens (a call's images do not change; the one-token step reads `cross` through
+    its `CacheWriter`). The beams of a row share their images, so `reorder` leaves those; `to_legacy`
+    gives the reference's (k, v) per layer."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -352,6 +353,26 @@ class IdeficsForVisionText2Text(LlamaHead, GenerationMixin, IdeficsPreTrainedMod
         end = input_ids.shape[1]
         step["image_attention_mask"] = image_rows(image_attention_mask, end - step["input_ids"].shape[1], end)
         return step
+
+    def static_step_context(self, model_kwargs: dict) -> Optional[dict]:
+        """What each token after the prompt sees, once per call for generate()'s one-token step
+        (generation/static_step.py): the images of the prompt's last token (its image_attention_mask row,
+        as the forward path repeats it). None without images (the forward has raised already)."""
+        given = {name: model_kwargs[name] for name in IMAGE_INPUTS if model_kwargs.get(name) is not None}
+        if len(given) != 1:
+            return None
+        images = self.model.image_states(**given,
+                                         interpolate_pos_encoding=model_kwargs.get("interpolate_pos_encoding", False))
+        image_mask = model_kwargs.get("image_attention_mask")
+        prompt = None if image_mask is None else image_mask.shape[1]
+        rows = None if image_mask is None else image_rows(image_mask, prompt, prompt + 1)  # (B, 1, N)
+        return {"images": image_context(images, rows, images.shape[0], 1, self.model.embed_tokens.weight.dtype)}
+
+    def static_step_logits(self, *, input_ids, token_type_ids, cache, mask, tables, images) -> torch.Tensor:
+        """The decoder's one-token step with the call's images, then the LM head as `forward` applies it."""
+        hidden = self.model.decode_step(input_ids=input_ids, token_type_ids=token_type_ids, cache=cache, mask=mask,
+                                        tables=tables, context={"images": images})
+        return self.lm_head(hidden)  # (B, 1, V + additional)
 
     def _init_generation_cache(self, batch_size: int, max_length: int) -> IdeficsGenerationCache:
         config = self.config

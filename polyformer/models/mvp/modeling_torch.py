@@ -25,7 +25,7 @@ from ...pt.cache import StaticCache
 from ...pt.decoder import return_dict_of
 from ...pt.heads import classification_loss, cross_entropy_loss, span_qa_loss
 from ...pt.modeling import PreTrainedModel
-from ...pt.seq2seq import Seq2SeqDecoder, Seq2SeqEncoder, Seq2SeqModel
+from ...pt.seq2seq import Seq2SeqDecoder, Seq2SeqEncoder, Seq2SeqModel, as_encoder_output
 from ...pt.seq2seq_heads import ClassificationHead, eos_pool, seq2seq_tail, shift_tokens_right
 from .configuration import MvpConfig
 
@@ -243,6 +243,21 @@ class MvpForConditionalGeneration(GenerationMixin, _MvpHead):
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
+    # --- generate()'s one-token step (generation/static_step.py) ------------------------------------
+    def static_step_context(self, model_kwargs: dict) -> Optional[dict]:
+        """The encoder states and source mask the decoder reads, and its prompts, once per call (see
+        `Seq2SeqDecoder.step_context`)."""
+        encoded = model_kwargs.get("encoder_outputs")
+        return self.get_decoder().step_context(
+            None if encoded is None else as_encoder_output(encoded).last_hidden_state,
+            model_kwargs.get("attention_mask"),
+            head_masks=(model_kwargs.get("decoder_head_mask"), model_kwargs.get("cross_attn_head_mask")))
+
+    def static_step_logits(self, *, input_ids, token_type_ids, cache, mask, tables, **context) -> torch.Tensor:
+        """The decoder's one-token step, then the LM head as `forward` applies it: (B, 1, V)."""
+        hidden = self.get_decoder().decode_step(input_ids=input_ids, cache=cache, mask=mask, **context)
+        return self.lm_head(hidden) + self.final_logits_bias
+
 
 class MvpForSequenceClassification(_MvpHead):
     """Classification from the decoder state at the last <eos> of input_ids (every row must hold as many
@@ -373,6 +388,15 @@ class MvpForCausalLM(GenerationMixin, MvpPreTrainedModel):
 
     def _init_generation_cache(self, batch_size: int, max_length: int) -> StaticCache:
         return _static_cache(self, batch_size, max_length)
+
+    def static_step_context(self, model_kwargs: dict) -> Optional[dict]:
+        """generate()'s one-token step (generation/static_step.py) runs the decoder alone, as
+        `prepare_inputs_for_generation` does (no encoder states, no head masks)."""
+        return self.get_decoder().step_context()
+
+    def static_step_logits(self, *, input_ids, token_type_ids, cache, mask, tables, **context) -> torch.Tensor:
+        """The decoder's one-token step, then the LM head: (B, 1, V)."""
+        return self.lm_head(self.get_decoder().decode_step(input_ids=input_ids, cache=cache, mask=mask, **context))
 
 
 def _cached_length(past) -> int:

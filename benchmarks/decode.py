@@ -5,7 +5,7 @@ machine's memory-read bandwidth measured in the same run. Run it in the benchmar
 (benchmarks/make_venv.sh builds .benchvenv/), alone on the machine:
 
     .benchvenv/bin/python benchmarks/decode.py [--reps 3] [--threads 2] [--new-tokens 128]
-        [--engines transformers,ctranslate2,polyformer,polyformer-compiled]
+        [--engines transformers,ctranslate2,polyformer,polyformer-compiled,polyformer-packed]
         [--dtypes float32,bfloat16,int8] [--batches 1,8] [--int8-base bfloat16]
 
 Weights: CodeGen-350M's shape (n_layer 20, n_embd 1024, n_head 16, rotary_dim 32, vocab 51200,
@@ -25,7 +25,9 @@ vocabulary); every engine loads that folder:
 - polyformer: `CodeGenForCausalLM.from_pretrained(folder, torch_dtype=...)`, `generate(...)`;
   "polyformer-compiled" is the same model with `generate(compile=True)` (compiled in its warm-up, whose
   time is reported); int8: `quantization_config=polyformer.TorchAoConfig("int8_weight_only")` when
-  polyformer has it (skipped otherwise).
+  polyformer has it (skipped otherwise). "polyformer-packed" is another copy of the model with
+  `polyformer.pack_linears_(model)` (linear weights in oneDNN's layout; the eager step, as
+  `generate(compile=True)` also runs for a packed model); for int8 only the float lm_head is packed.
 
 Inputs: batch 1 is one 32-token prompt; batch 8 is 8 different prompts of 32 down to 20 tokens,
 left-padded with attention masks for the torch engines (CTranslate2 takes the unpadded token lists).
@@ -74,7 +76,7 @@ SHAPE = dict(n_layer=20, n_embd=1024, n_head=16, rotary_dim=32, vocab_size=51200
              bos_token_id=1, eos_token_id=2, pad_token_id=0)
 PROMPT = 32
 BATCH8_LENGTHS = [32, 30, 29, 27, 25, 23, 22, 20]  # 32 down to 20, about evenly spaced
-ENGINES = ("transformers", "ctranslate2", "polyformer", "polyformer-compiled")
+ENGINES = ("transformers", "ctranslate2", "polyformer", "polyformer-compiled", "polyformer-packed")
 DTYPES = ("float32", "bfloat16", "int8")
 PAUSE_S = 0.3  # between timed runs: CTranslate2's OpenMP threads spin ~200 ms after a call
 BUSY = 0.10  # other processes' share of the CPUs above which a timed run is flagged
@@ -216,10 +218,13 @@ def load_transformers(folder: str, dtype: str, int8_base: str) -> Tuple[Callable
     return torch_runner(model.eval()), note
 
 
-def load_polyformer(folder: str, dtype: str, int8_base: str, compiled: bool, cache: Dict) -> Tuple[Callable, str]:
+def load_polyformer(folder: str, dtype: str, int8_base: str, *, kind: str, cache: Dict) -> Tuple[Callable, str]:
+    """kind: "polyformer" (eager), "polyformer-compiled" (sharing the eager one's model) or "polyformer-packed"
+    (a model of its own, pack_linears_)."""
     import polyformer
 
-    key = (dtype, int8_base)
+    packed = kind == "polyformer-packed"
+    key = (dtype, int8_base, packed)
     kwargs, note = {}, ""
     if dtype == "int8":
         if not hasattr(polyformer, "TorchAoConfig"):
@@ -229,7 +234,10 @@ def load_polyformer(folder: str, dtype: str, int8_base: str, compiled: bool, cac
     if key not in cache:  # eager and compiled share one model
         cache[key] = polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=torch_dtype(dtype, int8_base),
                                                                    **kwargs)
-    return torch_runner(cache[key], compile_step=compiled), note
+        if packed:
+            polyformer.pack_linears_(cache[key])
+            note = (note + ", " if note else "") + "pack_linears_"
+    return torch_runner(cache[key], compile_step=kind == "polyformer-compiled"), note
 
 
 CT2_COMPUTE = {"float32": "float32", "bfloat16": "bfloat16", "int8": "int8_float32"}
@@ -386,7 +394,8 @@ def main() -> None:
                 name = {"transformers": "transformers " + md.version("transformers"),
                         "ctranslate2": "CTranslate2 " + md.version("ctranslate2"),
                         "polyformer": "polyformer (eager)",
-                        "polyformer-compiled": "polyformer (compiled)"}[kind]
+                        "polyformer-compiled": "polyformer (compiled)",
+                        "polyformer-packed": "polyformer (packed)"}[kind]
                 layout = ("int8-ct2" if kind == "ctranslate2" else f"int8-{args.int8_base}") if dtype == "int8" else dtype
                 engine = Engine(name, kind, dtype, layout, run=lambda inputs, new: None)
                 start = time.perf_counter()
@@ -396,8 +405,8 @@ def main() -> None:
                     elif kind == "ctranslate2":
                         engine.run, engine.note = load_ctranslate2(folder, dtype, args.threads, workdir)
                     else:
-                        engine.run, engine.note = load_polyformer(folder, dtype, args.int8_base,
-                                                                  kind == "polyformer-compiled", cache)
+                        engine.run, engine.note = load_polyformer(folder, dtype, args.int8_base, kind=kind,
+                                                                  cache=cache)
                     logger.info("%s %s loaded in %.1f s", name, dtype, time.perf_counter() - start)
                 except Exception as error:  # noqa: BLE001 - reported in the table
                     engine.error = f"{type(error).__name__}: {error}".splitlines()[0][:200]

@@ -16,6 +16,7 @@ _EXPORTS: Dict[str, List[str]] = {
     ".configuration": ["PretrainedConfig"],
     ".quantization_config": ["TorchAoConfig"],
     ".pt.quantize": ["quantize_"],
+    ".pt.packing": ["pack_linears_"],
     ".outputs": [
         "CanineModelOutputWithPooling",
         "BaseModelOutputWithPooling",

@@ -22,6 +22,7 @@ Notation: B rows, C width, R rotated dims, V vocabulary.
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 import torch
@@ -61,7 +62,7 @@ def supports_static_step(model) -> bool:
         return True
     base = getattr(model, getattr(model, "base_model_prefix", ""), None)
     return (isinstance(base, DecoderModel) and type(base).run_blocks is DecoderModel.run_blocks
-            and isinstance(getattr(model, "lm_head", None), torch.nn.Linear))
+            and isinstance(getattr(model, "lm_head", None), torch.nn.Module))  # (plain, quantized or packed)
 
 
 def static_buffers(cache) -> Optional[StaticCache]:
@@ -124,7 +125,7 @@ class StaticStep:
         self.cache = static_buffers(cache)
         self.base = getattr(model, model.base_model_prefix)
         self.rotary = getattr(self.base, "rotary", None)  # decoder-only stacks; MVP's positions are learned
-        self.compile = compile
+        self.compile = compile and _can_compile(model)
         self._tables: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         self._tables_key: Optional[Tuple[int, int]] = None
         self._indices: Optional[torch.Tensor] = None  # arange(capacity): cache positions as (1,) views
@@ -180,6 +181,7 @@ class StaticStep:
             if not _warn_once(error):
                 raise
             self.compile = False
+            _NOT_COMPILABLE.add(self.model)  # later calls do not try again
             return _step(self.model, **inputs)
 
 
@@ -193,8 +195,39 @@ def _compiled(autotune: bool = False) -> Callable:
     CodeGen-350M's shape, 29 with the generated kernel) but picks slower kernels for bfloat16 layers
     (23 -> 14 tokens/s), so only models with int8 layers use it."""
     if autotune not in _COMPILED:
-        _COMPILED[autotune] = torch.compile(_step, dynamic=False, options={"max_autotune": True} if autotune else None)
+        options = {"max_autotune": True} if autotune else {}
+        options.update(_vector_width_option())
+        _COMPILED[autotune] = torch.compile(_step, dynamic=False, options=options or None)
     return _COMPILED[autotune]
+
+
+_VECTOR_BITS = {"AVX512": 512, "AVX2": 256, "DEFAULT": 0}  # torch's CPU capability -> inductor's cpp.simdlen
+
+
+def _vector_width_option() -> dict:
+    """Inductor's vector width, stated: the width ATen's kernels run at (`ATEN_CPU_CAPABILITY` may lower it).
+
+    Inductor reads that variable too, but leaves it out of its on-disk cache key (torch 2.13): a step compiled
+    under AVX-512 and reloaded under `ATEN_CPU_CAPABILITY=avx2` runs 16-lane loops on 8-lane vectors and
+    decodes garbage. A stated `cpp.simdlen` is part of the key and picks the same kernels."""
+    bits = _VECTOR_BITS.get(torch.backends.cpu.get_cpu_capability())
+    return {} if bits is None else {"cpp.simdlen": bits}
+
+
+_NOT_COMPILABLE: "weakref.WeakSet" = weakref.WeakSet()  # models whose step failed to compile
+
+
+def _can_compile(model) -> bool:
+    """False for a model whose step failed to compile before, or whose linear layers are packed for oneDNN
+    (pt/packing.py: inductor cannot take their packed weights as inputs; their eager step is the fast one)."""
+    from ..pt.packing import is_packed
+
+    if model in _NOT_COMPILABLE:
+        return False
+    if is_packed(model):
+        logger.info("generate(compile=True): the linear layers are packed (pack_linears_); decoding with the eager step")
+        return False
+    return True
 
 
 def _has_int8_layers(model) -> bool:

@@ -20,6 +20,7 @@ from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolv
 from .attention import check_implementation
 from ..quantization_config import TorchAoConfig
 from .layers import SinusoidalEmbedding
+from .packing import is_packed
 from .quantize import check_can_save, quantize_
 
 logger = logging.getLogger(__name__)
@@ -219,6 +220,9 @@ class PreTrainedModel(nn.Module):
         unsavable = check_can_save(self)
         if unsavable:
             raise NotImplementedError(f"save_pretrained: {unsavable}")
+        if is_packed(self):
+            raise NotImplementedError("save_pretrained: this model's linear weights are packed for this CPU "
+                                      "(pack_linears_); save the model before packing it")
         if not is_main_process:
             return
         os.makedirs(save_directory, exist_ok=True)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import polyformer
 from polyformer import (AutoModelForCausalLM, AutoTokenizer, CodeGenTokenizer, CodeGenTokenizerFast, GPT2Tokenizer,
                         GPT2TokenizerFast, GPTJConfig, GPTJForCausalLM)
-from helpers.tokenizer_replay import Replay
+from helpers.tokenizer_replay import Replay, file_content
 
 CLASSES = {"slow": GPT2Tokenizer, "fast": GPT2TokenizerFast}
 BOS_MASK = ("get_special_tokens_mask without already_has_special_tokens is an AssertionError on the reference's fast "
@@ -156,3 +156,15 @@ def test_auto_tokenizer_names_and_types(tmp_path):
     assert type(AutoTokenizer.from_pretrained(tmp_path, use_fast=False)) is GPT2Tokenizer
     assert type(AutoTokenizer.from_pretrained(tmp_path, tokenizer_type="gptj", use_fast=False)) is GPT2Tokenizer
     assert {"GPT2Tokenizer", "GPT2TokenizerFast"} <= set(polyformer.__all__)
+
+
+@pytest.mark.parametrize("use_fast", [True, False])
+def test_gptj_folder_saves_back_the_files_4_37_wrote(model_folders, tmp_path, use_fast):
+    """Loading the GPT-J folder through AutoTokenizer and saving it again rewrites 4.37.2's tokenizer files."""
+    source = Path(model_folders["gptj"])
+    AutoTokenizer.from_pretrained(source, use_fast=use_fast).save_pretrained(tmp_path)
+    written = sorted(path.name for path in tmp_path.iterdir())
+    expected = sorted(path.name for path in source.iterdir() if path.name != "config.json")
+    assert written == (expected if use_fast else [name for name in expected if name != "tokenizer.json"])
+    for name in written:
+        assert file_content(tmp_path / name) == file_content(source / name), name

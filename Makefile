@@ -56,7 +56,8 @@ T5PIN    := transformers==5.23.0
 # - make_decoder_tokenizer_fixtures writes tokenizers/{codegen,llama,code_llama}/ (committed vocabularies
 #   kept: no --retrain) and make_clip_tokenizer_fixtures tokenizers/clip/ (kept vocabulary); then
 #   make_vision_preprocessing_fixtures (images kept: no --redraw) reads tokenizers/llama/ and
-#   tokenizers/clip/, and make_auto_processor_fixtures both;
+#   tokenizers/clip/, and make_auto_processor_fixtures both; make_gpt2_tokenizer_fixtures writes
+#   tokenizers/gpt2/ (its vocabulary a copy of tokenizers/codegen/'s, taken when missing);
 # - make_tf_fixtures replays the PyTorch cases of distilbert/, gptj/ (make_decoder_fixtures) and
 #   groupvit/; make_flax_fixtures those of distilbert/ and gptj/: both run after those three.
 # - make_bf16_fixtures runs the distilbert/ and decoder checkpoints again in bfloat16: after those.
@@ -65,6 +66,7 @@ FIXTURE_SCRIPTS := \
 	make_config_fixtures.py \
 	make_tokenizer_fixtures.py \
 	make_decoder_tokenizer_fixtures.py \
+	make_gpt2_tokenizer_fixtures.py \
 	make_mvp_tokenizer_fixtures.py \
 	make_canine_tokenizer_fixtures.py \
 	make_clip_tokenizer_fixtures.py \

@@ -32,6 +32,7 @@ _EXPORTS: Dict[str, List[str]] = {
     ".tokenization.special_tokens": ["SpecialTokensMixin"],
     ".tokenization.slow": ["PreTrainedTokenizer"],
     ".tokenization.fast": ["PreTrainedTokenizerFast"],
+    ".tokenization.gpt2": ["GPT2Tokenizer", "GPT2TokenizerFast"],
     ".image_processing.base": ["BatchFeature", "ImageProcessingMixin", "BaseImageProcessor"],
     ".image_processing.processor": ["ProcessorMixin"],
     ".image_processing.clip": ["CLIPImageProcessor"],

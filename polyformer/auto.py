@@ -31,7 +31,7 @@ FAMILIES = {
     "distilbert": Family("DistilBert", tokenizer="DistilBertTokenizer"),
     "canine": Family("Canine", tokenizer="CanineTokenizer"),  # no fast tokenizer: AutoTokenizer takes the slow one
     "codegen": Family("CodeGen", tokenizer="CodeGenTokenizer"),
-    "gptj": Family("GPTJ"),  # the reference's GPT-J repos name GPT2Tokenizer in tokenizer_config.json
+    "gptj": Family("GPTJ", tokenizer="GPT2Tokenizer"),  # as 4.37's mapping (and GPT-J repos' tokenizer_config.json)
     "llama": Family("Llama", tokenizer="LlamaTokenizer"),
     "mvp": Family("Mvp", tokenizer="MvpTokenizer"),
     "idefics": Family("Idefics", tokenizer="LlamaTokenizer",  # 4.37 names only the fast one
@@ -130,8 +130,9 @@ AutoModelForSeq2SeqLM = _auto("AutoModelForSeq2SeqLM", "ForConditionalGeneration
 
 
 class AutoTokenizer:
-    """`AutoTokenizer.from_pretrained(name)`: the class named by tokenizer_config.json's
-    `tokenizer_class`, else the family's tokenizer from config.json; the fast one unless use_fast=False."""
+    """`AutoTokenizer.from_pretrained(name)`: the class named by tokenizer_config.json's `tokenizer_class`
+    (else by config.json's), else the family's tokenizer from config.json's model_type; the fast one unless
+    use_fast=False. A name ending in "Fast" gives the fast class either way, as in the reference."""
 
     def __init__(self):
         raise EnvironmentError("AutoTokenizer is not instantiated; use AutoTokenizer.from_pretrained(...)")
@@ -149,6 +150,7 @@ class AutoTokenizer:
 
     @staticmethod
     def _class_names(name: str, tokenizer_type: Optional[str], hub_kwargs: dict) -> Tuple[Optional[str], Optional[str]]:
+        """(slow, fast) class names to try; slow is None when the files name a fast class."""
         class_name = None
         if tokenizer_type is not None:
             class_name = _family(tokenizer_type).tokenizer
@@ -156,15 +158,20 @@ class AutoTokenizer:
             path = resolve_file(name, "tokenizer_config.json", required=False, **hub_kwargs)
             if path is not None:
                 class_name = read_json(path, "tokenizer_config.json").get("tokenizer_class")
+            config_dict = None
+            if class_name is None:
+                config_dict = PretrainedConfig.get_config_dict(name, **hub_kwargs)
+                class_name = config_dict.get("tokenizer_class")
             if class_name is None or _public(class_name.removesuffix("Fast")) is None:
                 if class_name is not None:
                     logger.info("tokenizer_class %s is unknown; using config.json's model_type", class_name)
-                config_dict = PretrainedConfig.get_config_dict(name, **hub_kwargs)
+                if config_dict is None:
+                    config_dict = PretrainedConfig.get_config_dict(name, **hub_kwargs)
                 class_name = _family(config_dict.get("model_type")).tokenizer
         if class_name is None:
             raise ValueError(f"no tokenizer is known for {name!r}")
         slow = class_name.removesuffix("Fast")
-        return slow, slow + "Fast"
+        return (None if class_name.endswith("Fast") else slow), slow + "Fast"
 
 
 def _json_value(name: str, filename: str, key: str, hub_kwargs: dict) -> Optional[str]:

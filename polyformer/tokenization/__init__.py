@@ -7,6 +7,7 @@
 - `slow`: PreTrainedTokenizer (pure Python)      - `fast`: PreTrainedTokenizerFast (`tokenizers`)
 - `wordpiece`: BERT's basic tokenizer, WordPiece, the [CLS]/[SEP] layout and its `tokenizers` pipeline
 - `bpe`: GPT-2's byte-level BPE (bytes <-> characters, pre-tokenization regex, merge loop) and its pipeline
+- `gpt2`: GPT2Tokenizer / GPT2TokenizerFast (and the "<|endoftext|>" bases CodeGen's tokenizers share)
 - `sentencepiece`: sentencepiece models (slow base; tokenizer.model -> `tokenizers` pipeline, as Llama's)
 
 Names are imported lazily, so `import polyformer.tokenization` loads neither `tokenizers` nor a framework.

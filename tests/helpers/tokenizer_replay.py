@@ -34,10 +34,16 @@ COMMON_DEVIATIONS = {
 
 class Replay:
     def __init__(self, family: str, classes: Mapping[str, type], deviations: Deviations = None,
-                 saved_deviations: Mapping[Tuple[str, str], Tuple[str, Callable[[Any], Any]]] = None):
+                 saved_deviations: Mapping[Tuple[str, str], Tuple[str, Callable[[Any], Any]]] = None,
+                 section: str = None):
+        """`section`: replay the document's `section` (its own "tokenizers", "saved" and "cases", e.g. GPT-2's
+        "auto": AutoTokenizer on model folders) with the document's text pools; then only `params`,
+        `maker`, `run_case` and `write_folders` apply."""
         self.dir = FIXTURES / family
         self.doc = json.loads((self.dir / "cases.json").read_text(encoding="utf-8"))
         self.pools = {name: self.doc[name] for name in ("lines", "hard", "snippets", "completions") if name in self.doc}
+        if section is not None:
+            self.doc = self.doc[section]
         self.classes = dict(classes)
         self.deviations = {**COMMON_DEVIATIONS, **(deviations or {})}
         self.saved_deviations = dict(saved_deviations or {})  # (folder, file) -> (why, reference content -> ours)

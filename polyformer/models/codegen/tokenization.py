@@ -1,4 +1,4 @@
-"""CodeGen's tokenizers: GPT-2's byte-level BPE, slow (pure Python) and fast (`tokenizers`).
+"""CodeGen's tokenizers: GPT-2's byte-level BPE (polyformer/tokenization/gpt2.py), slow and fast, with decode extras.
 
 Both return `input_ids` and `attention_mask` (token types only when asked for), add no special tokens
 by default (the slow one can put `bos_token` first with `add_bos_token=True`), and decode with an
@@ -15,12 +15,9 @@ from __future__ import annotations
 import re
 from typing import List, Optional
 
-from ...tokenization.bpe import ByteLevelBPETokenizer, ByteLevelBPETokenizerFast
-from ...tokenization.special_tokens import special_token
+from ...tokenization.gpt2 import ENDOFTEXT, EndOfTextBPETokenizer, EndOfTextBPETokenizerFast
 
 __all__ = ["CodeGenTokenizer", "CodeGenTokenizerFast", "truncate_completion"]
-
-ENDOFTEXT = "<|endoftext|>"
 
 
 def truncate_completion(completion: str, truncate_before_pattern: List[str]) -> str:
@@ -50,41 +47,21 @@ class _TruncatingDecode:
         return truncate_completion(completion, truncate_before_pattern)
 
 
-class CodeGenTokenizer(_TruncatingDecode, ByteLevelBPETokenizer):
-    """CodeGen's pure-Python tokenizer (byte-level BPE; see `ByteLevelBPETokenizer` for the files,
-    `errors` and `add_prefix_space`).
-
-    Args:
-        unk_token, bos_token, eos_token ("<|endoftext|>"), pad_token (None).
-        add_bos_token (False): start every sequence (and the second of a pair) with `bos_token`.
-    """
-
-    model_input_names = ["input_ids", "attention_mask"]
-
-    def __init__(self, vocab_file: str, merges_file: str, errors: str = "replace", unk_token=ENDOFTEXT,
-                 bos_token=ENDOFTEXT, eos_token=ENDOFTEXT, pad_token=None, add_prefix_space: bool = False,
-                 add_bos_token: bool = False, **kwargs):
-        self.add_bos_token = add_bos_token
-        super().__init__(vocab_file, merges_file, errors=errors, unk_token=special_token(unk_token),
-                         bos_token=special_token(bos_token), eos_token=special_token(eos_token),
-                         pad_token=special_token(pad_token),
-                         add_prefix_space=add_prefix_space, add_bos_token=add_bos_token, **kwargs)
-
-    def build_inputs_with_special_tokens(self, token_ids_0: List[int], token_ids_1: Optional[List[int]] = None):
-        bos = [self.bos_token_id] if self.add_bos_token else []
-        return bos + token_ids_0 + ([] if token_ids_1 is None else bos + token_ids_1)
+class CodeGenTokenizer(_TruncatingDecode, EndOfTextBPETokenizer):
+    """CodeGen's pure-Python tokenizer: GPT-2's byte-level BPE (see `EndOfTextBPETokenizer` for the
+    arguments: vocab_file, merges_file, errors, the "<|endoftext|>" special tokens, pad_token,
+    add_prefix_space, add_bos_token), plus `decode(..., truncate_before_pattern=[...])`."""
 
 
-class CodeGenTokenizerFast(_TruncatingDecode, ByteLevelBPETokenizerFast):
+class CodeGenTokenizerFast(_TruncatingDecode, EndOfTextBPETokenizerFast):
     """CodeGen's fast tokenizer (same ids as `CodeGenTokenizer`).
 
     Args:
-        vocab_file, merges_file, tokenizer_file, add_prefix_space: see `ByteLevelBPETokenizerFast`.
-        unk_token, bos_token, eos_token ("<|endoftext|>").
+        vocab_file, merges_file, tokenizer_file, unk_token, bos_token, eos_token, add_prefix_space: see
+            `EndOfTextBPETokenizerFast`.
         add_bos_token=True is refused: use the slow `CodeGenTokenizer` for that.
     """
 
-    model_input_names = ["input_ids", "attention_mask"]
     slow_tokenizer_class = CodeGenTokenizer
 
     def __init__(self, vocab_file: Optional[str] = None, merges_file: Optional[str] = None,

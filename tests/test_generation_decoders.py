@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 import polyformer
+from polyformer.generation import decoding
 from polyformer.generation.static_step import static_buffers
 from polyformer.pt.cache import BLOCK
 from helpers.tolerance import ATOL, RTOL, assert_close
@@ -279,3 +280,45 @@ def test_static_step_through_a_cache_growth_gives_the_forwards_tokens(family, mo
     assert stepped.sequences.tolist() == forward.sequences.tolist()
     for step, (got, expected) in enumerate(zip(stepped.scores, forward.scores)):
         assert_close(got, expected, name=f"scores.{step}")
+
+
+@pytest.mark.parametrize("family", ["llama", "mvp", "idefics"])
+@pytest.mark.parametrize("beams", [1, 2])
+def test_memory_follows_the_tokens_generated_not_max_new_tokens(family, beams, monkeypatch):
+    """max_new_tokens=10**12 that stops after 3 tokens: the ids, mask, positions and KV buffers hold one
+    block past the prompt (no allocation sized by max_length), and greedy ids are those of a short call."""
+    model, inputs = (_tiny_call(family) if family != "llama" else (polyformer.LlamaForCausalLM(polyformer.LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=24, num_hidden_layers=2, num_attention_heads=2)).eval(),
+        dict(input_ids=torch.randint(3, 50, (2, 9)), attention_mask=torch.ones(2, 9, dtype=torch.long))))
+    sessions = []
+    session_class = decoding.Session
+
+    class Recording(session_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            sessions.append(self)
+
+    monkeypatch.setattr(decoding, "Session", Recording)
+
+    class AfterThree(polyformer.StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return input_ids.shape[1] >= length + 3
+
+    length = inputs.get("decoder_input_ids", inputs["input_ids"]).shape[1]
+    kwargs = dict(eos_token_id=None, pad_token_id=0, num_beams=beams, output_scores=True,
+                  return_dict_in_generate=True)
+    huge = model.generate(**inputs, **kwargs, max_new_tokens=10 ** 12,
+                          stopping_criteria=polyformer.StoppingCriteriaList([AfterThree()]))
+    if beams == 1:  # (beams finish differently when a criterion stops them: only greedy is compared)
+        short = model.generate(**inputs, **kwargs, max_new_tokens=3).sequences
+        assert huge.sequences.tolist() == short[:, :huge.sequences.shape[1]].tolist()  # (MVP forces EOS last)
+    blocks = -(-(length + 1) // BLOCK) * BLOCK
+    assert sessions[0].ids.shape[1] == blocks and sessions[0].max_length >= 10 ** 12
+    assert static_buffers(sessions[0].cache).capacity <= blocks
+
+
+def test_buffers_that_cannot_fit_raise_a_memory_error_naming_max_new_tokens():
+    from polyformer.pt.cache import grown
+
+    with pytest.raises(MemoryError, match="max_new_tokens"):
+        grown(torch.zeros(2, 4, dtype=torch.long), dim=1, capacity=2 ** 50, used=4)

@@ -2,8 +2,9 @@
 sampling (another), sharing the logits processors and one `Session` of preallocated buffers.
 
 Per token the greedy / sampling loop runs the model once and a handful of tensor operations: no tensor is
-reallocated (the tokens, attention mask and positions live in (B, max_length) buffers written in place;
-the KV cache is the model's preallocated static cache), and nothing waits on the device except where the
+reallocated between growths (the tokens, attention mask and positions live in (B, capacity) buffers
+written in place, which grow in whole blocks as the KV cache does: memory follows the tokens generated,
+not max_length), and nothing waits on the device except where the
 caller asked for it (a streamer, a stopping criterion) — "are all rows finished?" is asked every step on
 CPU, where it is free, and every `SYNC_EVERY` steps on an accelerator, the extra steps trimmed after.
 
@@ -20,6 +21,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from ..outputs import CausalLMOutputWithPast
+from ..pt.cache import BLOCK, grown, grown_capacity
 from .beam import BeamSearchScorer
 from .outputs import (GenerateBeamDecoderOnlyOutput, GenerateBeamEncoderDecoderOutput, GenerateDecoderOnlyOutput,
                       GenerateEncoderDecoderOutput)
@@ -36,7 +38,7 @@ def sync_interval(device: torch.device) -> int:
 
 
 class Session:
-    """One generate() call's state: the sequences (B, max_length), their attention mask and positions,
+    """One generate() call's state: the sequences (B, capacity <= max_length), their attention mask and positions,
     the KV cache, and the other model kwargs, handed to `prepare_inputs_for_generation` every step.
 
     For an encoder-decoder model the sequences are the decoder's; the growing mask is the
@@ -52,7 +54,12 @@ class Session:
         self.model = model
         batch, length = input_ids.shape
         self.length = length                                            # tokens held (prompt + generated)
-        self.ids = input_ids.new_full((batch, max_length), fill_value)  # (B, max_length)
+        self.max_length = max_length
+        self.fill_value = fill_value
+        # The buffers hold the prompt and a block more, and grow like the cache (`reserve`): memory follows
+        # the tokens generated, not max_length.
+        capacity = min(max_length, grown_capacity(length + 1, 0))
+        self.ids = input_ids.new_full((batch, capacity), fill_value)     # (B, capacity)
         self.ids[:, :length] = input_ids
         self.use_cache = bool(model_kwargs.pop("use_cache", True))
         self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
@@ -60,18 +67,18 @@ class Session:
         mask = model_kwargs.pop(self.mask_name, None)
         self.mask = self.positions = None
         if mask is not None:
-            self.mask = mask.new_ones((batch, max_length))
+            self.mask = mask.new_ones((batch, capacity))
             self.mask[:, :length] = mask
         if mask is not None and not self.seq2seq:
             # The reference's positions: cumsum(mask) - 1 in the prompt (1 at padding), then one more per token.
             positions = mask.long().cumsum(-1) - 1
             positions.masked_fill_(mask == 0, 1)
-            after = mask.long().sum(-1, keepdim=True) + torch.arange(max_length - length, device=mask.device)
+            after = mask.long().sum(-1, keepdim=True) + torch.arange(capacity - length, device=mask.device)
             self.positions = torch.cat([positions, after], dim=1)
         self.token_types = None
         types = model_kwargs.pop("token_type_ids", None)
         if types is not None:  # new tokens repeat the last type, as in the reference
-            self.token_types = types[:, -1:].repeat(1, max_length).contiguous()
+            self.token_types = types[:, -1:].repeat(1, capacity).contiguous()
             self.token_types[:, :length] = types
         self.extra = model_kwargs
         self.cache = model._init_generation_cache(batch, max_length) if self.use_cache else None
@@ -81,6 +88,27 @@ class Session:
         # attends to every decoder token (the reference passes no decoder mask on).
         self.step = None
         self._step_args = {"prompt_mask": None if self.seq2seq else mask, "compile": compile}
+
+    def reserve(self, needed: int) -> None:
+        """Room for `needed` tokens: the buffers grow (at least doubling, in whole blocks, up to max_length)
+        with what every later position holds: the fill value, mask 1, one position more, the last type."""
+        capacity = self.ids.shape[1]
+        if needed <= capacity:
+            return
+        if needed > self.max_length:
+            raise ValueError(f"generate(): {needed} tokens asked for, more than max_length={self.max_length}")
+        new = min(self.max_length, grown_capacity(needed, capacity))
+        self.ids = grown(self.ids, dim=1, capacity=new, used=capacity, fill=self.fill_value)
+        if self.mask is not None:
+            self.mask = grown(self.mask, dim=1, capacity=new, used=capacity, fill=1)
+        if self.positions is not None:
+            last = self.positions[:, capacity - 1:capacity]
+            self.positions = grown(self.positions, dim=1, capacity=new, used=capacity)
+            self.positions[:, capacity:] = last + torch.arange(1, new - capacity + 1, device=last.device)
+        if self.token_types is not None:
+            last = self.token_types[:, capacity - 1:capacity]
+            self.token_types = grown(self.token_types, dim=1, capacity=new, used=capacity)
+            self.token_types[:, capacity:] = last
 
     @property
     def batch(self) -> int:
@@ -116,6 +144,7 @@ class Session:
         return output
 
     def append(self, tokens: torch.LongTensor) -> None:
+        self.reserve(self.length + 1)
         self.ids[:, self.length] = tokens
         self.length += 1
 
@@ -201,8 +230,7 @@ def run_sampling(session: Session, *, processors: LogitsProcessorList, warpers: 
                  recorder: Recorder, streamer=None, return_dict: bool = False):
     """Greedy search (warpers None: argmax of the processed scores) or multinomial sampling
     (softmax of the warped scores, `torch.multinomial`, exactly as the reference draws)."""
-    ids = session.ids
-    device, batch, start = ids.device, session.batch, session.length
+    device, batch, start = session.ids.device, session.batch, session.length
     eos = eos_list(eos_token_id)
     if eos and pad_token_id is None:
         raise ValueError("If `eos_token_id` is defined, make sure that `pad_token_id` is defined.")
@@ -247,7 +275,7 @@ def run_sampling(session: Session, *, processors: LogitsProcessorList, warpers: 
         session.length = end
     if streamer is not None:
         streamer.end()
-    sequences = session.sequences if session.length == ids.shape[1] else session.sequences.clone()
+    sequences = session.sequences if session.length == session.ids.shape[1] else session.sequences.clone()
     if not return_dict:
         return sequences
     return recorder.output(False, sequences=sequences, past_key_values=session.public_past())
@@ -268,8 +296,8 @@ def run_beam_search(session: Session, scorer: BeamSearchScorer, *, processors: L
     if warpers is None:
         beam_scores[:, 1:] = -1e9  # at first every beam is the same: only one may continue
     beam_scores = beam_scores.view(-1)
-    history = (torch.zeros((batch * beams, max_length - start), dtype=torch.long, device=device)
-               if recorder.scores is not None else None)  # beam indices, per generated token
+    history = (torch.zeros((batch * beams, min(max_length - start, BLOCK)), dtype=torch.long, device=device)
+               if recorder.scores is not None else None)  # beam indices, per generated token (grows in blocks)
     n_candidates = 2 * beams if warpers is not None else max(2, 1 + len(eos)) * beams
     step = 0
     while session.length < max_length:
@@ -295,6 +323,9 @@ def run_beam_search(session: Session, scorer: BeamSearchScorer, *, processors: L
         session.reorder(rows)
         session.append(chosen["next_beam_tokens"])
         if history is not None:
+            if step == history.shape[1]:
+                history = grown(history, dim=1, capacity=min(max_length - start, grown_capacity(step + 1, step)),
+                                used=step)
             history[:, :step] = history[rows, :step]
             history[:, step] = rows
         step += 1
@@ -341,7 +372,7 @@ def _legacy_call(model, input_ids, scorer, logits_processor, logits_warper, stop
     session = Session(model, input_ids, dict(model_kwargs), max(bound, input_ids.shape[1] + 1), fill_value=pad or 0)
     common = dict(processors=LogitsProcessorList(logits_processor or []), criteria=criteria, recorder=recorder,
                   warpers=LogitsProcessorList(logits_warper or []) if logits_warper is not None else None,
-                  max_length=session.ids.shape[1], pad_token_id=pad, eos_token_id=pick(eos_token_id, config.eos_token_id),
+                  max_length=session.max_length, pad_token_id=pad, eos_token_id=pick(eos_token_id, config.eos_token_id),
                   return_dict=pick(return_dict_in_generate, config.return_dict_in_generate))
     return run(session, scorer, streamer=streamer, **common)
 

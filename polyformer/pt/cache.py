@@ -121,6 +121,22 @@ def grown_capacity(needed: int, capacity: int) -> int:
     return -(-max(needed, 2 * capacity) // BLOCK) * BLOCK
 
 
+def grown(old: torch.Tensor, *, dim: int, capacity: int, used: int, fill=0) -> torch.Tensor:
+    """A copy of `old` with `capacity` entries along `dim`: the first `used` copied, the rest `fill`.
+    Allocation failure is a MemoryError that says what was asked for (not an allocator message)."""
+    shape = list(old.shape)
+    shape[dim] = capacity
+    try:
+        new = old.new_full(shape, fill)
+    except RuntimeError as error:  # torch's CPU allocator raises RuntimeError; CUDA's OutOfMemoryError is one too
+        gib = old.element_size() * torch.Size(shape).numel() / 2 ** 30
+        raise MemoryError(f"generate(): the buffers for {capacity} positions ({tuple(shape)}, {old.dtype}, "
+                          f"{gib:.1f} GiB) do not fit in memory; ask for fewer new tokens (max_new_tokens / "
+                          f"max_length) or a smaller batch") from error
+    new.narrow(dim, 0, used).copy_(old.narrow(dim, 0, used))
+    return new
+
+
 class StaticCache(Cache):
     """Per layer a key and a value buffer (B, K, capacity, D), written in place, for generate().
 
@@ -156,8 +172,7 @@ class StaticCache(Cache):
         capacity = grown_capacity(needed, self.capacity)
         for store in (self.keys, self.values):
             for i, old in enumerate(store):
-                store[i] = old.new_zeros(old.shape[:2] + (capacity,) + old.shape[3:])
-                store[i][:, :, : self.seen] = old[:, :, : self.seen]
+                store[i] = grown(old, dim=2, capacity=capacity, used=self.seen)
         return True
 
     def _store(self, layer_idx, k, v):

@@ -75,13 +75,15 @@ def _pad_tensors(tensors: List[torch.Tensor], key: str, padding_value: Any, padd
     return out
 
 
-def pad_collate(tokenizer=None, feature_extractor=None) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
+def pad_collate(tokenizer=None, feature_extractor=None,
+                padding_side: Optional[str] = None) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
     """A function that merges preprocessed items (dicts of batch-1 tensors) into one padded batch.
 
     `input_ids` pad with the tokenizer's pad token id on its `padding_side` (a feature extractor's
     `padding_value` / `padding_side` when there is no tokenizer); `p_mask` and `special_tokens_mask` pad
     with 1; every other tensor key (attention_mask, token_type_ids, ...) with 0. Image tensors are
-    concatenated. Non-tensor values become lists, one entry per item.
+    concatenated. Non-tensor values become lists, one entry per item. `padding_side` ("left" / "right")
+    overrides the side the tokenizer / feature extractor name.
 
     Raises:
         ValueError: neither a tokenizer nor a feature extractor was given, the tokenizer has no pad
@@ -103,7 +105,10 @@ def pad_collate(tokenizer=None, feature_extractor=None) -> Callable[[List[Dict[s
         sides.append(feature_side)
     if len(set(sides)) > 1:
         raise ValueError(f"the tokenizer and the feature extractor disagree on the padding side: {sides}")
-    padding_side = sides[-1] if sides else "right"
+    if padding_side is None:
+        padding_side = sides[-1] if sides else "right"
+    elif padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right'; got {padding_side!r}")
 
     def collate(items: List[Dict[str, Any]]) -> Dict[str, Any]:
         keys = set(items[0])

@@ -104,3 +104,9 @@ def test_generator_input_streams_results():
     results = pipe(p for p in ["a", "b"])
     assert not isinstance(results, list)
     assert [r[0]["generated_text"][:1] for r in results] == ["a", "b"]
+
+
+def test_chat_messages_are_a_clear_error():
+    pipe = pipeline("text-generation", model=str(FOLDER / "llama"))
+    with pytest.raises(ValueError, match="chat messages"):
+        pipe([{"role": "user", "content": "hi"}], max_new_tokens=1)

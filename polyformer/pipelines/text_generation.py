@@ -134,6 +134,9 @@ class TextGenerationPipeline(Pipeline):
     def preprocess(self, prompt_text: str, prefix: str = "", handle_long_generation: Optional[str] = None,
                    add_special_tokens: bool = False, truncation: Any = None, padding: Any = False,
                    max_length: Optional[int] = None, **generate_kwargs: Any) -> Dict[str, Any]:
+        if isinstance(prompt_text, dict):
+            raise ValueError("text-generation takes prompt strings; chat messages (dicts with role / content) are not "
+                             "supported, as in transformers 4.37: format the chat into a prompt string first")
         if not isinstance(prompt_text, str):
             raise ValueError(f"text-generation takes a prompt string or a list of them; got {type(prompt_text).__name__}")
         inputs = self.tokenizer(prefix + prompt_text, return_tensors="pt", truncation=truncation, padding=padding,

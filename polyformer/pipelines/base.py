@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import types
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -137,7 +137,7 @@ def pad_collate(tokenizer=None, feature_extractor=None,
 
 def _same_kind(original: dict, values: dict) -> dict:
     """`values` in the mapping class of `original` (a ModelOutput takes fields, BatchEncoding a dict)."""
-    if type(original) is dict:
+    if type(original) is dict or not isinstance(original, dict):  # a plain dict, or a UserDict read as one
         return values
     if hasattr(original, "to_tuple"):
         return original.__class__(**values)
@@ -165,6 +165,8 @@ def unbatch(outputs: Any, batch_size: int) -> List[Any]:
     """
     if isinstance(outputs, torch.Tensor):
         return [outputs[i] for i in range(batch_size)]
+    if not isinstance(outputs, Mapping):
+        raise ValueError(f"_forward must return a tensor or a dict of outputs to be batched; got {type(outputs).__name__}")
     results = []
     for i in range(batch_size):
         item = {}
@@ -193,6 +195,8 @@ def _to_device(value: Any, device: torch.device) -> Any:
         return value.to(device)
     if isinstance(value, dict):
         return _same_kind(value, {k: _to_device(v, device) for k, v in value.items()})
+    if isinstance(value, Mapping):  # BatchEncoding / BatchFeature (UserDicts): a plain dict
+        return {k: _to_device(v, device) for k, v in value.items()}
     if isinstance(value, list):
         return [_to_device(v, device) for v in value]
     if isinstance(value, tuple):

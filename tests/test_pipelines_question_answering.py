@@ -120,3 +120,11 @@ def test_squad_example_and_handler():
     parsed = QuestionAnsweringArgumentHandler()(question=["a?", "b?"], context="ctx")
     assert [(e.question_text, e.context_text) for e in parsed] == [("a?", "ctx"), ("b?", "ctx")]
     assert QuestionAnsweringPipeline.create_sample(question="q", context="c").context_text == "c"
+
+
+def test_generator_input_streams(model, tokenizer):
+    """A generator of dicts gives an iterator of results, equal to the one-by-one results."""
+    pipe = pipeline(TASK, model=model, tokenizer=tokenizer, max_seq_len=32, doc_stride=8)
+    items = [SHORT, next(c for c in CASES if c["name"] == "long-top_k1")["inputs"]]
+    streamed = list(pipe((item for item in items), batch_size=3))
+    assert_same_result(streamed, [pipe(item) for item in items])

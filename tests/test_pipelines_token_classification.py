@@ -67,7 +67,8 @@ def test_matches_reference(case, models, folders):
 
 def test_error_types_match_reference(models, folders):
     """Where 4.37 raises a KeyError (an unknown strategy name) polyformer's error is also a ValueError."""
-    pipe = pipeline(TASK, model=models["distilbert"], tokenizer=make_tokenizer("distilbert", "fast", folders["distilbert"]))
+    tokenizer = make_tokenizer("distilbert", "fast", folders["distilbert"])
+    pipe = pipeline(TASK, model=models["distilbert"], tokenizer=tokenizer)
     with pytest.raises(KeyError, match="aggregation_strategy must be one of"):
         pipe("hello", aggregation_strategy="longest")
     with pytest.raises(ValueError, match="longest"):
@@ -118,3 +119,11 @@ def _plain(value):
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def test_generator_input_streams(models, folders):
+    tokenizer = make_tokenizer("distilbert", "fast", folders["distilbert"])
+    pipe = pipeline(TASK, model=models["distilbert"], tokenizer=tokenizer, aggregation_strategy="first")
+    texts = [c["inputs"] for c in CASES if c["name"].startswith("fast-none-")]
+    streamed = list(pipe((text for text in texts), batch_size=2))
+    assert_same_result([_plain(r) for r in streamed], [_plain(pipe(text)) for text in texts])

@@ -292,8 +292,9 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         if doc_stride > max_seq_len:
             raise ValueError(f"`doc_stride` ({doc_stride}) is larger than `max_seq_len` ({max_seq_len})")
         if not self.tokenizer.is_fast:
-            raise ValueError("QuestionAnsweringPipeline needs a fast tokenizer (character offsets); polyformer "
-                             f"does not implement the SQuAD feature conversion for the slow {type(self.tokenizer).__name__}")
+            raise ValueError("QuestionAnsweringPipeline needs a fast tokenizer (character offsets); polyformer does "
+                             "not implement the SQuAD feature conversion 4.37 uses for the slow "
+                             f"{type(self.tokenizer).__name__}")
         question_first = self.tokenizer.padding_side == "right"
         encoded = self.tokenizer(
             text=example.question_text if question_first else example.context_text,

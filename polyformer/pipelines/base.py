@@ -130,6 +130,15 @@ def pad_collate(tokenizer=None, feature_extractor=None) -> Callable[[List[Dict[s
     return collate
 
 
+def _same_kind(original: dict, values: dict) -> dict:
+    """`values` in the mapping class of `original` (a ModelOutput takes fields, BatchEncoding a dict)."""
+    if type(original) is dict:
+        return values
+    if hasattr(original, "to_tuple"):
+        return original.__class__(**values)
+    return original.__class__(values)
+
+
 def _take(value: Any, i: int) -> Any:
     """Item `i` of one batched output value, kept with a batch dimension of 1 where it is an array."""
     if value is None:
@@ -158,7 +167,7 @@ def unbatch(outputs: Any, batch_size: int) -> List[Any]:
             if hasattr(value, "to_tuple") and callable(value.to_tuple):
                 value = value.to_tuple()
             item[key] = _take(value, i)
-        results.append(item if type(outputs) is dict else outputs.__class__(**item))
+        results.append(_same_kind(outputs, item))
     return results
 
 
@@ -178,8 +187,7 @@ def _to_device(value: Any, device: torch.device) -> Any:
     if isinstance(value, torch.Tensor):
         return value.to(device)
     if isinstance(value, dict):
-        moved = {k: _to_device(v, device) for k, v in value.items()}
-        return moved if type(value) is dict else value.__class__(moved)
+        return _same_kind(value, {k: _to_device(v, device) for k, v in value.items()})
     if isinstance(value, list):
         return [_to_device(v, device) for v in value]
     if isinstance(value, tuple):
@@ -360,6 +368,8 @@ class Pipeline:
             return list(self._iterate(inputs, batch_size, *params))
         if isinstance(inputs, (types.GeneratorType, Iterator)) or _is_dataset(inputs):
             return self._iterate(inputs, batch_size, *params)
+        if isinstance(self, ChunkPipeline):  # one input's chunks are batched too
+            return next(self._iterate([inputs], batch_size, *params))
         return self.run_single(inputs, *params)
 
     def run_single(self, inputs: Any, preprocess_params: Dict[str, Any], forward_params: Dict[str, Any],

@@ -128,3 +128,11 @@ def test_generator_input_streams(model, tokenizer):
     items = [SHORT, next(c for c in CASES if c["name"] == "long-top_k1")["inputs"]]
     streamed = list(pipe((item for item in items), batch_size=3))
     assert_same_result(streamed, [pipe(item) for item in items])
+
+
+def test_public_names():
+    import polyformer
+
+    assert polyformer.SquadExample is SquadExample
+    assert polyformer.QuestionAnsweringPipeline is QuestionAnsweringPipeline
+    assert polyformer.QuestionAnsweringArgumentHandler is QuestionAnsweringArgumentHandler

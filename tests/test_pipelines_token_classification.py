@@ -127,3 +127,11 @@ def test_generator_input_streams(models, folders):
     texts = [c["inputs"] for c in CASES if c["name"].startswith("fast-none-")]
     streamed = list(pipe((text for text in texts), batch_size=2))
     assert_same_result([_plain(r) for r in streamed], [_plain(pipe(text)) for text in texts])
+
+
+def test_public_names():
+    import polyformer
+
+    assert polyformer.AggregationStrategy is AggregationStrategy
+    assert polyformer.TokenClassificationPipeline is TokenClassificationPipeline
+    assert polyformer.pipeline is pipeline

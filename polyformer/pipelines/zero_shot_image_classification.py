@@ -35,22 +35,32 @@ def load_image(image: Union[str, os.PathLike, PIL.Image.Image], argument: str = 
     Raises:
         ValueError: a web URL, an unreadable source, or another type; FileNotFoundError: no such file.
     """
-    if isinstance(image, (str, os.PathLike)) and not isinstance(image, PIL.Image.Image):
+    if isinstance(image, (str, os.PathLike)):
         text = os.fspath(image)
-        if isinstance(text, str) and not is_url(text) and not text.startswith("file://") and not os.path.isfile(text):
-            payload = text.split(",", 1)[1] if text.startswith("data:image/") else text
-            try:
-                image = PIL.Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
-            except (binascii.Error, ValueError, OSError) as err:
-                raise ValueError(f"{argument}: {text[:80]!r} is neither an image file, nor a base64-encoded image "
-                                 f"({err})") from err
+        data = _base64_payload(text) if isinstance(text, str) and not os.path.isfile(text) else None
+        if data is None:
+            image = open_image(text, argument)  # a path or file:// URL; a web URL raises
         else:
-            image = open_image(text, argument)
+            try:
+                image = PIL.Image.open(io.BytesIO(data))
+            except OSError as err:
+                raise ValueError(f"{argument}: the base64 string {text[:40]!r}... is not an image ({err})") from err
     elif not isinstance(image, PIL.Image.Image):
         raise ValueError(f"{argument}: expected a local image path, a base64 string or a PIL image; got "
                          f"{type(image).__name__}")
     image = PIL.ImageOps.exif_transpose(image)
     return image.convert("RGB")
+
+
+def _base64_payload(text: str) -> Optional[bytes]:
+    """The bytes of a base64 string (or data:image/...;base64 URI); None when `text` is not one."""
+    if is_url(text) or text.startswith("file://"):
+        return None
+    payload = text.split(",", 1)[1] if text.startswith("data:image/") else text
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 class ZeroShotImageClassificationPipeline(Pipeline):

@@ -3,6 +3,7 @@
     polyformer convert bert-to-distilbert SRC DST [--layers 0,2,4] [--overwrite]
     polyformer demo [--model DIR] [--query TEXT ...] [--top-k K]
     polyformer generate MODEL PROMPT [--max-new-tokens N --temperature T --top-p P --num-beams B --infill]
+    polyformer run TASK MODEL [INPUT ...] [--batch-size N --device D --opt KEY=VALUE ... --stream]
 
 Each subcommand is a `_add_<name>(subparsers, common)` function that registers its arguments (`common`
 holds the options every command takes, such as --quiet) and the function
@@ -50,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_convert(commands, common)
     _add_demo(commands, common)
     _add_generate(commands, common)
+    _add_run(commands, common)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s")
     try:
@@ -144,6 +146,14 @@ def _run_demo(args) -> int:
         for score, index in zip(top.values.tolist(), top.indices.tolist()):
             print(f"  {score:.4f}  {DEMO_CORPUS[index]}")
     return 0
+
+
+# --- run -----------------------------------------------------------------------------------------------
+
+def _add_run(commands, common) -> None:
+    from polyformer.pipelines.cli import add_run  # argparse only: no framework is imported
+
+    add_run(commands, common)
 
 
 # --- generate ------------------------------------------------------------------------------------------

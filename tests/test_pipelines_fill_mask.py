@@ -81,3 +81,14 @@ def test_bad_input(bad, match):
     inputs = bad.pop("inputs")
     with pytest.raises(ValueError, match=match):
         fill()(inputs, **bad)
+
+
+def test_bfloat16_model():
+    """torch_dtype=bfloat16: the model runs in bfloat16, scores come out as Python floats (softmax in float32)."""
+    import torch
+
+    pipe = pipeline("fill-mask", model=str(FOLDER / "mlm"), torch_dtype=torch.bfloat16)
+    assert pipe.torch_dtype == torch.bfloat16
+    got = pipe(["the man went to the [MASK] .", "the [MASK] went to the [MASK] ."], top_k=2, batch_size=2)
+    assert [len(r) for r in got] == [2, 2] and all(isinstance(p["score"], float) for p in got[0])
+    assert all(len(row) == 2 for row in got[1])

@@ -158,3 +158,19 @@ def test_image_as_base64_and_file_url():
     expected = zero_shot_image()(str(path), candidate_labels=["cat", "dog"])
     for source in (encoded, "data:image/png;base64," + encoded, path.as_uri()):
         assert_matches(zero_shot_image()(source, candidate_labels=["cat", "dog"]), expected)
+
+
+def test_bfloat16_models():
+    """torch_dtype=bfloat16 runs both pipelines (scores computed in float32 from bfloat16 logits)."""
+    import torch
+
+    text = pipeline("zero-shot-classification", model=str(PIPELINE_FIXTURES / TEXT_TASK / "nli"),
+                    torch_dtype=torch.bfloat16)
+    got = text([TEXT, "the king ."], candidate_labels=LABELS, batch_size=4)
+    assert [sorted(r["labels"]) for r in got] == [sorted(LABELS)] * 2
+    assert abs(sum(got[0]["scores"]) - 1.0) < 1e-5
+    image = pipeline("zero-shot-image-classification", model=str(PIPELINE_FIXTURES / IMAGE_TASK / "groupvit"),
+                     torch_dtype=torch.bfloat16)
+    scores = image(str(IMAGES / "rgb_40x30.png"), candidate_labels=["cat", "dog", "car"])
+    assert sorted(s["label"] for s in scores) == ["car", "cat", "dog"]
+    assert abs(sum(s["score"] for s in scores) - 1.0) < 1e-5

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import types
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -75,13 +75,15 @@ def _pad_tensors(tensors: List[torch.Tensor], key: str, padding_value: Any, padd
     return out
 
 
-def pad_collate(tokenizer=None, feature_extractor=None) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
+def pad_collate(tokenizer=None, feature_extractor=None,
+                padding_side: Optional[str] = None) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
     """A function that merges preprocessed items (dicts of batch-1 tensors) into one padded batch.
 
     `input_ids` pad with the tokenizer's pad token id on its `padding_side` (a feature extractor's
     `padding_value` / `padding_side` when there is no tokenizer); `p_mask` and `special_tokens_mask` pad
     with 1; every other tensor key (attention_mask, token_type_ids, ...) with 0. Image tensors are
-    concatenated. Non-tensor values become lists, one entry per item.
+    concatenated. Non-tensor values become lists, one entry per item. `padding_side` ("left" / "right")
+    overrides the side the tokenizer / feature extractor name.
 
     Raises:
         ValueError: neither a tokenizer nor a feature extractor was given, the tokenizer has no pad
@@ -103,7 +105,10 @@ def pad_collate(tokenizer=None, feature_extractor=None) -> Callable[[List[Dict[s
         sides.append(feature_side)
     if len(set(sides)) > 1:
         raise ValueError(f"the tokenizer and the feature extractor disagree on the padding side: {sides}")
-    padding_side = sides[-1] if sides else "right"
+    if padding_side is None:
+        padding_side = sides[-1] if sides else "right"
+    elif padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right'; got {padding_side!r}")
 
     def collate(items: List[Dict[str, Any]]) -> Dict[str, Any]:
         keys = set(items[0])
@@ -132,7 +137,7 @@ def pad_collate(tokenizer=None, feature_extractor=None) -> Callable[[List[Dict[s
 
 def _same_kind(original: dict, values: dict) -> dict:
     """`values` in the mapping class of `original` (a ModelOutput takes fields, BatchEncoding a dict)."""
-    if type(original) is dict:
+    if type(original) is dict or not isinstance(original, dict):  # a plain dict, or a UserDict read as one
         return values
     if hasattr(original, "to_tuple"):
         return original.__class__(**values)
@@ -160,6 +165,8 @@ def unbatch(outputs: Any, batch_size: int) -> List[Any]:
     """
     if isinstance(outputs, torch.Tensor):
         return [outputs[i] for i in range(batch_size)]
+    if not isinstance(outputs, Mapping):
+        raise ValueError(f"_forward must return a tensor or a dict of outputs to be batched; got {type(outputs).__name__}")
     results = []
     for i in range(batch_size):
         item = {}
@@ -188,6 +195,8 @@ def _to_device(value: Any, device: torch.device) -> Any:
         return value.to(device)
     if isinstance(value, dict):
         return _same_kind(value, {k: _to_device(v, device) for k, v in value.items()})
+    if isinstance(value, Mapping):  # BatchEncoding / BatchFeature (UserDicts): a plain dict
+        return {k: _to_device(v, device) for k, v in value.items()}
     if isinstance(value, list):
         return [_to_device(v, device) for v in value]
     if isinstance(value, tuple):

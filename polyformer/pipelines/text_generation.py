@@ -6,8 +6,8 @@
 
 A prompt is tokenized without special tokens (no BOS) unless `add_special_tokens=True`, as 4.37. A Code
 Llama prompt holding `<FILL_ME>` is split by its tokenizer into the infilling format. A list of prompts
-gives a list of result lists; with `batch_size` > 1 prompts are padded on the tokenizer's
-`padding_side` (set it to "left" for decoder-only models) and the tokenizer needs a pad token.
+gives a list of result lists; with `batch_size` > 1 prompts are padded on the left (whatever the
+tokenizer's `padding_side`, so batched results equal one-by-one ones) and the tokenizer needs a pad token.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import warnings
 from typing import Any, Dict, List, Optional
 
-from .base import Pipeline
+from .base import Pipeline, pad_collate
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +125,18 @@ class TextGenerationPipeline(Pipeline):
         """
         return super().__call__(text_inputs, **kwargs)
 
+    def _collate(self):
+        """Batches of prompts are padded on the left whatever the tokenizer's `padding_side`: a decoder-only
+        model continues each row from its last real token (4.37 pads CodeGen's right-padding tokenizer on
+        the right, and its batched results then differ from the one-by-one ones)."""
+        return pad_collate(self.tokenizer, padding_side="left")
+
     def preprocess(self, prompt_text: str, prefix: str = "", handle_long_generation: Optional[str] = None,
                    add_special_tokens: bool = False, truncation: Any = None, padding: Any = False,
                    max_length: Optional[int] = None, **generate_kwargs: Any) -> Dict[str, Any]:
+        if isinstance(prompt_text, dict):
+            raise ValueError("text-generation takes prompt strings; chat messages (dicts with role / content) are not "
+                             "supported, as in transformers 4.37: format the chat into a prompt string first")
         if not isinstance(prompt_text, str):
             raise ValueError(f"text-generation takes a prompt string or a list of them; got {type(prompt_text).__name__}")
         inputs = self.tokenizer(prefix + prompt_text, return_tensors="pt", truncation=truncation, padding=padding,

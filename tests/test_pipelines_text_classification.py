@@ -3,8 +3,8 @@
 scripts/fixtures/make_pipeline_classification_fixtures.py): tiny DistilBertForSequenceClassification
 checkpoints (real BERT vocabulary) with 2 labels, 1 label, a multi-label problem and a single-label
 problem, plus GPTJForSequenceClassification (CodeGen BPE vocabulary, end-of-text as pad) and
-MvpForSequenceClassification (MVP BPE vocabulary); top_k, function_to_apply, text pairs, the legacy return_all_scores, tokenizer options, lists one
-by one and batched, errors."""
+MvpForSequenceClassification (MVP BPE vocabulary); top_k, function_to_apply, text pairs, the legacy
+return_all_scores, tokenizer options, lists one by one and batched, errors."""
 
 from __future__ import annotations
 

@@ -61,6 +61,7 @@ T5PIN    := transformers==5.23.0
 # - make_tf_fixtures replays the PyTorch cases of distilbert/, gptj/ (make_decoder_fixtures) and
 #   groupvit/; make_flax_fixtures those of distilbert/ and gptj/: both run after those three.
 # - make_bf16_fixtures runs the distilbert/ and decoder checkpoints again in bfloat16: after those.
+# - make_pipeline_classification_fixtures reads tokenizers/{distilbert,clip,codegen,mvp}/ and vision/images/.
 # The others read no fixture; make_minilm_fixtures needs the real model folder $(MODEL).
 FIXTURE_SCRIPTS := \
 	make_config_fixtures.py \
@@ -82,7 +83,8 @@ FIXTURE_SCRIPTS := \
 	make_idefics_fixtures.py \
 	make_minilm_fixtures.py \
 	make_tf_fixtures.py \
-	make_flax_fixtures.py
+	make_flax_fixtures.py \
+	make_pipeline_classification_fixtures.py
 FIXARGS.make_tokenizer_fixtures.py := --transformers5-python $(T5PY)
 FIXARGS.make_minilm_fixtures.py    := --model $(MODEL)
 

@@ -32,7 +32,8 @@ demo: $(STAMP) $(STUDENT)/config.json
 # The numerical tests run twice: as the machine is, then with the CPU kernels held to AVX2 (the variables
 # come from tests/helpers/machine.py; test_package_cpu_kernels checks that torch honours them), so that a
 # result which holds only with AVX-512 or AMX kernels fails on the developer's machine, not on the user's.
-NUMERICAL_TESTS := tests/test_parity_*.py tests/test_generation_*.py tests/test_tf_*.py tests/test_flax_*.py \
+NUMERICAL_TESTS := tests/test_parity_*.py tests/test_generation_*.py tests/test_pipelines_*.py tests/test_tf_*.py \
+                   tests/test_flax_*.py \
                    tests/test_package_cpu_kernels.py
 
 test: $(STAMP)
@@ -84,6 +85,8 @@ FIXTURE_SCRIPTS := \
 	make_minilm_fixtures.py \
 	make_tf_fixtures.py \
 	make_flax_fixtures.py \
+	make_pipeline_generation_fixtures.py \
+	make_pipeline_span_fixtures.py \
 	make_pipeline_classification_fixtures.py
 FIXARGS.make_tokenizer_fixtures.py := --transformers5-python $(T5PY)
 FIXARGS.make_minilm_fixtures.py    := --model $(MODEL)

@@ -15,9 +15,11 @@ import torch
 
 pytest.importorskip("accelerate")
 
+from helpers.parity import load_cases  # noqa: E402
 from helpers.tolerance import assert_close  # noqa: E402
 from polyformer import (  # noqa: E402
-    CodeGenForCausalLM, DistilBertForMaskedLM, DistilBertForSequenceClassification, GPTJForCausalLM, LlamaConfig,
+    CodeGenForCausalLM, DistilBertForMaskedLM, DistilBertForSequenceClassification, GPTJForCausalLM,
+    IdeficsForVisionText2Text, LlamaConfig,
     LlamaForCausalLM, MvpForConditionalGeneration, TorchAoConfig,
 )
 from polyformer.pt.device_map import is_dispatched  # noqa: E402
@@ -73,6 +75,25 @@ def test_inferred_map_with_disk_offload_matches_plain_load(family, strategy, tmp
     if model.can_generate():
         settings = dict(max_new_tokens=6, do_sample=False)
         assert model.generate(IDS, **settings).tolist() == plain.generate(IDS, **settings).tolist()
+
+
+@pytest.mark.parametrize("divisor", [3, 6])
+@pytest.mark.parametrize("case_dir", ["causal_lm", "causal_lm_resampler"])
+def test_idefics_with_images_on_a_disk_offloaded_model(case_dir, divisor, tmp_path):
+    """IDEFICS with a third of its weights' size as CPU budget (the embeddings stay, the vision tower,
+    perceiver, layers and cross-attention layers go to disk) or a sixth (the whole model on disk, {"": "disk"},
+    where the blocks preload their weights): logits and greedy ids with images are the plain load's."""
+    case = next(c for c in load_cases("idefics") if c.dir.name == case_dir and c.call == "no_labels")
+    inputs = case.inputs()
+    plain = IdeficsForVisionText2Text.from_pretrained(case.dir)
+    model = IdeficsForVisionText2Text.from_pretrained(case.dir, device_map="sequential", offload_folder=tmp_path,
+                                                      max_memory={"cpu": _weight_bytes(plain) // divisor})
+    assert "disk" in model.hf_device_map.values()
+    _check_covers(model)
+    with torch.no_grad():
+        assert_close(model(**inputs).logits, plain(**inputs).logits)
+    settings = dict(max_new_tokens=4, do_sample=False)
+    assert model.generate(**inputs, **settings).tolist() == plain.generate(**inputs, **settings).tolist()
 
 
 def test_inferred_map_keeps_blocks_whole_and_splits_cpu_and_disk(tmp_path):

@@ -239,8 +239,12 @@ def dispatch(model: nn.Module, device_map: Dict[str, Device], placement: Placeme
     if placement.written:  # .dat files: their index beside them, as accelerate writes it
         save_offload_index({n: placement.index[n] for n in placement.written}, placement.offload_folder)
     skip = getattr(model, "_skip_keys_device_placement", None)
+    # A block whose forward reads its submodules' weights directly (IDEFICS's vision embeddings) needs all
+    # of them at once; accelerate hooks each module with weights apart wherever the map does not name the
+    # block itself (e.g. {"": "disk"}), so the blocks preload theirs.
+    preload = sorted({name for m in model.modules() for name in (getattr(m, "_no_split_modules", None) or [])})
     dispatch_model(model, device_map=device_map, offload_dir=placement.offload_folder,
-                   offload_index=placement.index or None, skip_keys=skip)
+                   offload_index=placement.index or None, skip_keys=skip, preload_module_classes=preload or None)
     model.hf_device_map = dict(device_map)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import polyformer
+
 pytest.importorskip("accelerate")
 
 from helpers.parity import load_cases  # noqa: E402
@@ -94,6 +96,42 @@ def test_idefics_with_images_on_a_disk_offloaded_model(case_dir, divisor, tmp_pa
         assert_close(model(**inputs).logits, plain(**inputs).logits)
     settings = dict(max_new_tokens=4, do_sample=False)
     assert model.generate(**inputs, **settings).tolist() == plain.generate(**inputs, **settings).tolist()
+
+
+@pytest.mark.parametrize("divisor", [2, 4])
+@pytest.mark.parametrize("family, case_dir", [("canine", "model"), ("canine", "seqcls_single_label"),
+                                              ("groupvit", "model")])
+def test_encoder_families_with_disk_offload(family, case_dir, divisor, tmp_path):
+    """CANINE and GroupViT (no `_no_split_modules` in 4.37, defined here) split over CPU and disk, or wholly on
+    disk: the first output is the plain load's."""
+    case = next(c for c in load_cases(family) if c.dir.name == case_dir)
+    cls = getattr(polyformer, case.model_class)
+    inputs = {k: v for k, v in case.inputs().items() if k != "labels"}
+    plain = cls.from_pretrained(case.dir)
+    model = cls.from_pretrained(case.dir, device_map="sequential", offload_folder=tmp_path,
+                                max_memory={"cpu": _weight_bytes(plain) // divisor})
+    assert "disk" in model.hf_device_map.values()
+    _check_covers(model)
+    with torch.no_grad():
+        assert_close(model(**inputs)[0], plain(**inputs)[0])
+
+
+@pytest.mark.parametrize("family", ["distilbert", "mvp"])
+def test_save_pretrained_of_a_disk_offloaded_model(family, tmp_path):
+    """The offloaded weights are read back for saving; tied weights are saved once, as by the plain load."""
+    cls, path = CHECKPOINTS[family]
+    plain = cls.from_pretrained(path)
+    model = cls.from_pretrained(path, device_map="sequential", max_memory={"cpu": _weight_bytes(plain) // 3},
+                                offload_folder=tmp_path / "offload")
+    assert "disk" in model.hf_device_map.values()
+    model.save_pretrained(tmp_path / "saved")
+    plain.save_pretrained(tmp_path / "plain")
+    from safetensors.torch import load_file
+
+    saved, expected = load_file(tmp_path / "saved" / "model.safetensors"), load_file(tmp_path / "plain" / "model.safetensors")
+    assert sorted(saved) == sorted(expected)
+    for key in expected:
+        assert_close(saved[key], expected[key], atol=0, rtol=0, name=key)
 
 
 def test_inferred_map_keeps_blocks_whole_and_splits_cpu_and_disk(tmp_path):

@@ -251,3 +251,33 @@ def dispatch(model: nn.Module, device_map: Dict[str, Device], placement: Placeme
 def is_dispatched(model: nn.Module) -> bool:
     """Whether accelerate hooks run around some module's forward (a model split over devices or disk)."""
     return any(hasattr(m, "_hf_hook") for m in model.modules())
+
+
+def _offloaded_value(model: nn.Module, name: str) -> torch.Tensor:
+    """Weight `name` of a dispatched model read back from where its hook keeps it (disk, or the CPU when the
+    model computes on a GPU), on the CPU."""
+    parts = name.split(".")
+    for depth in range(len(parts) - 1, -1, -1):  # the owning module first, then its parents up to the model
+        prefix = ".".join(parts[:depth])
+        hook = getattr(model.get_submodule(prefix), "_hf_hook", None)
+        for one in getattr(hook, "hooks", [hook]):  # a SequentialHook holds several
+            weights = getattr(one, "weights_map", None)
+            if getattr(one, "offload", False) and weights is not None:
+                relative = name[len(prefix) + 1:] if prefix else name
+                if relative in weights:
+                    return weights[relative].cpu()
+    raise RuntimeError(f"internal error: weight {name} is on the meta device and no accelerate hook holds it")
+
+
+def gather_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
+    """`model.state_dict()` with every offloaded weight read back to the CPU, for save_pretrained; tied names
+    share one tensor (saved once)."""
+    state = model.state_dict()
+    alias = {n: group[0] for group in tied_groups(model) for n in group}
+    for name in [n for n, t in state.items() if t.is_meta]:
+        source = alias.get(name, name)
+        if source in state and not state[source].is_meta and source != name:
+            state[name] = state[source]
+        else:
+            state[source] = state[name] = _offloaded_value(model, source)
+    return state

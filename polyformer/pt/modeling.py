@@ -109,8 +109,13 @@ class PreTrainedModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        """The device of the first parameter in memory (a dispatched model's disk weights sit on "meta")."""
-        return next((p.device for p in self.parameters() if not p.is_meta), torch.device("cpu"))
+        """The device of the first parameter in memory (a dispatched model's offloaded weights sit on "meta");
+        with every weight offloaded, the device its hooks compute on (the first GPU of `hf_device_map`, or the CPU)."""
+        found = next((p.device for p in self.parameters() if not p.is_meta), None)
+        if found is not None:
+            return found
+        gpus = sorted(d for d in getattr(self, "hf_device_map", {}).values() if isinstance(d, int))
+        return torch.device("cuda", gpus[0]) if gpus else torch.device("cpu")
 
     @property
     def dtype(self) -> torch.dtype:
@@ -234,7 +239,8 @@ class PreTrainedModel(nn.Module):
         os.makedirs(save_directory, exist_ok=True)
         self.config.architectures = [type(self).__name__]
         self.config.torch_dtype = dtype_name(self.dtype)
-        state_dict = self.state_dict() if state_dict is None else state_dict
+        if state_dict is None:  # a dispatched model's offloaded weights are read back, one module at a time
+            state_dict = placing.gather_state_dict(self) if placing.is_dispatched(self) else self.state_dict()
         save_state_dict(self._drop_tied(state_dict), save_directory, safe_serialization=safe_serialization,
                         max_shard_size=max_shard_size)
         self.config.save_pretrained(save_directory)

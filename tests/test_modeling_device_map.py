@@ -223,6 +223,17 @@ def test_quantization_with_a_cpu_map_and_refused_with_disk(tmp_path):
         cls.from_pretrained(path, device_map={"": "disk"}, offload_folder=tmp_path, quantization_config=config)
 
 
+def test_outputs_rebuilt_from_a_mapping():
+    """accelerate's hooks rebuild an output as `type(out)({name: value})` when they move it; transformers'
+    ModelOutput takes that, and so does polyformer's."""
+    from polyformer.outputs import CausalLMOutputWithPast
+
+    logits = torch.ones(1, 2, 3)
+    out = CausalLMOutputWithPast({"logits": logits, "past_key_values": None})
+    assert out.logits is logits and out.loss is None
+    assert list(out.keys()) == ["logits"] and out[0] is logits and out.to_tuple() == (logits,)
+
+
 # --- errors -----------------------------------------------------------------------------------------------
 LLAMA = CHECKPOINTS["llama"][1]
 

@@ -17,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test,flax,tf]"
+	$(BIN)/pip install --quiet -e ".[test,flax,tf,accelerate]"
 	touch $(STAMP)
 
 $(MODEL)/config.json:

@@ -19,6 +19,19 @@ class ModelOutput(OrderedDict):
         super().__init_subclass__(**kwargs)
         _register_pytree(cls)
 
+    def __post_init__(self) -> None:
+        """`Output({"logits": x, ...})`, a mapping as the only argument, fills the fields by name, as
+        transformers allows (accelerate's hooks rebuild outputs so when they move them between devices)."""
+        names = [f.name for f in fields(self)]
+        first = getattr(self, names[0])
+        if (isinstance(first, dict) and set(first) <= set(names)
+                and all(getattr(self, name) is None for name in names[1:])):
+            super().__setattr__(names[0], None)
+            if names[0] in self.keys():
+                OrderedDict.__delitem__(self, names[0])
+            for name, value in first.items():
+                setattr(self, name, value)
+
     def __setattr__(self, name: str, value: Any) -> None:
         if value is not None or name in self.keys():
             super().__setitem__(name, value)

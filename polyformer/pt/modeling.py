@@ -3,7 +3,8 @@
 Loading builds the model on the meta device (no memory for weights), initialises only the modules
 whose weights the checkpoint lacks, then assigns the checkpoint's tensors: memory-mapped safetensors stay
 mapped when their dtype is the one asked for (no copy), and a dtype conversion holds only the converted
-weights.
+weights. With a `device_map` (pt/device_map.py, through accelerate) each tensor goes straight to its
+device, or to disk, and the model is dispatched.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, Dict, List, Optional, Set, Tuple, Union
 import torch
 import torch.nn as nn
 
-from ..checkpoints import find_weight_files, iter_state_dict, save_state_dict
+from ..checkpoints import find_weight_files, load_file, save_state_dict
 from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
 from .attention import check_implementation
+from . import device_map as placing
 from ..quantization_config import TorchAoConfig
 from .layers import SinusoidalEmbedding
 from .packing import is_packed
@@ -56,6 +58,9 @@ class PreTrainedModel(nn.Module):
     base_model_prefix: str = ""
     main_input_name: str = "input_ids"
     _tied_weights_keys: Optional[List[str]] = None
+    # Module classes a device_map must keep whole on one device (the blocks); None: "auto" maps refused.
+    _no_split_modules: Optional[List[str]] = None
+    _skip_keys_device_placement: Optional[Union[str, List[str]]] = None  # inputs accelerate's hooks leave where they are
     supports_gradient_checkpointing: bool = True
     _supports_sdpa: bool = True
     _supports_flash_attn_2: bool = True
@@ -104,7 +109,13 @@ class PreTrainedModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        """The device of the first parameter in memory (a dispatched model's offloaded weights sit on "meta");
+        with every weight offloaded, the device its hooks compute on (the first GPU of `hf_device_map`, or the CPU)."""
+        found = next((p.device for p in self.parameters() if not p.is_meta), None)
+        if found is not None:
+            return found
+        gpus = sorted(d for d in getattr(self, "hf_device_map", {}).values() if isinstance(d, int))
+        return torch.device("cuda", gpus[0]) if gpus else torch.device("cpu")
 
     @property
     def dtype(self) -> torch.dtype:
@@ -228,7 +239,8 @@ class PreTrainedModel(nn.Module):
         os.makedirs(save_directory, exist_ok=True)
         self.config.architectures = [type(self).__name__]
         self.config.torch_dtype = dtype_name(self.dtype)
-        state_dict = self.state_dict() if state_dict is None else state_dict
+        if state_dict is None:  # a dispatched model's offloaded weights are read back, one module at a time
+            state_dict = placing.gather_state_dict(self) if placing.is_dispatched(self) else self.state_dict()
         save_state_dict(self._drop_tied(state_dict), save_directory, safe_serialization=safe_serialization,
                         max_shard_size=max_shard_size)
         self.config.save_pretrained(save_directory)
@@ -270,7 +282,10 @@ class PreTrainedModel(nn.Module):
         output_loading_info: bool = False,
         ignore_mismatched_sizes: bool = False,
         use_safetensors: Optional[bool] = None,
-        device_map: Optional[Union[str, torch.device]] = None,
+        device_map: Optional[Union[str, int, torch.device, Dict[str, Union[int, str, torch.device]]]] = None,
+        max_memory: Optional[Dict[Union[int, str], Union[int, str]]] = None,
+        offload_folder: Optional[Union[str, os.PathLike]] = None,
+        offload_state_dict: Optional[bool] = None,
         low_cpu_mem_usage: Optional[bool] = None,
         from_flax: bool = False,
         quantization_config: Optional[Union[TorchAoConfig, Dict[str, Any]]] = None,
@@ -288,6 +303,14 @@ class PreTrainedModel(nn.Module):
             from_flax: read flax_model.msgpack (a Flax checkpoint; needs jax and flax installed).
             quantization_config: a `TorchAoConfig` (or its dict): the linear layers are quantized to int8 /
                 int4 weight-only after loading (pt/quantize.py), the output embeddings excepted.
+            device_map: where the weights go (needs accelerate): "auto" / "balanced" / "balanced_low_0" /
+                "sequential" (inferred from the free memory and `max_memory`), a device ("cpu", "cuda:1", 0), or
+                a dict {module name: GPU index | "cpu" | "disk"}; each tensor is loaded straight to its device,
+                the model dispatched with accelerate's hooks, and `model.hf_device_map` set (pt/device_map.py).
+            max_memory: with an inferred device_map, the most memory per device, e.g. {0: "10GiB", "cpu": "30GiB"}.
+            offload_folder: where weights mapped to "disk" are kept (needed when the map holds "disk").
+            offload_state_dict, low_cpu_mem_usage: accepted for transformers' API; loading always builds the
+                model on the meta device and reads each tensor once, memory-mapped where possible.
             cache_dir, revision, local_files_only, token, force_download, subfolder: where to read from.
             Other keyword arguments override config values (num_labels, id2label, problem_type, ...).
         """
@@ -304,6 +327,14 @@ class PreTrainedModel(nn.Module):
             raise NotImplementedError(f"{name!r} holds quantized weights (config.json has a quantization_config), "
                                       "which polyformer does not read; load the floating-point checkpoint with "
                                       "quantization_config=TorchAoConfig(...) instead")
+        _check_flag(low_cpu_mem_usage, "low_cpu_mem_usage")
+        _check_flag(offload_state_dict, "offload_state_dict")
+        if device_map is not None:
+            placing.require_accelerate()
+            if low_cpu_mem_usage is False:
+                raise ValueError("Passing along a `device_map` requires `low_cpu_mem_usage=True` (or leave it unset)")
+        elif max_memory is not None or offload_folder is not None:
+            raise ValueError("max_memory and offload_folder are used with a device_map only; pass device_map too")
         impl = attn_implementation or config._attn_implementation_internal
         if impl is None:
             impl = "sdpa" if cls._supports_sdpa else "eager"
@@ -315,28 +346,40 @@ class PreTrainedModel(nn.Module):
             except ImportError as error:
                 raise ImportError(f"from_flax=True needs jax and flax ({error}); install them with "
                                   "pip install 'polyformer[flax]'") from error
-            state = read_flax_as_torch(name, hub_kwargs)
+            state, sources = read_flax_as_torch(name, hub_kwargs), {}
         else:
-            state = dict(iter_state_dict(find_weight_files(name, use_safetensors=use_safetensors, **hub_kwargs)))
+            state, sources = {}, {}
+            for path in find_weight_files(name, use_safetensors=use_safetensors, **hub_kwargs):
+                for key, tensor in load_file(path).items():  # memory-mapped: nothing is read yet
+                    state[key], sources[key] = tensor, (path, key)
         first = next((t for t in state.values() if t.is_floating_point()), None)
         dtype = resolve_dtype(torch_dtype, config, first)
 
         with torch.device("meta"):
             model = cls(config, *model_args)
-        info = model._load_state(state, dtype, ignore_mismatched_sizes)
+        placement = None
+        if device_map is not None:
+            device_map = placing.resolve_device_map(model, device_map, max_memory=max_memory, dtype=dtype)
+            _check_quantized_map(quantization_config, device_map)
+            placement = placing.Placement(model, device_map, offload_folder)
+        info = model._load_state(state, dtype, ignore_mismatched_sizes, placement=placement, sources=sources)
         del state, first  # the model holds the weights now: each original is freed as it is placed
         model.tie_weights()
         model._load_extras(name, hub_kwargs)
-        if device_map is not None:
-            model.to(device_map if device_map != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
         if quantization_config is not None:
             quantize_(model, quantization_config)
+        if placement is not None:
+            placing.dispatch(model, device_map, placement)
         model.eval()
         return (model, info) if output_loading_info else model
 
-    def _load_state(self, state: Dict[str, torch.Tensor], dtype: torch.dtype, ignore_mismatched_sizes: bool) -> Dict[str, list]:
-        """Fill a meta-device model from a checkpoint state dict; returns the loading info."""
-        state = self._match_prefix({self._rename_legacy(k): v for k, v in state.items()})
+    def _load_state(self, state: Dict[str, torch.Tensor], dtype: torch.dtype, ignore_mismatched_sizes: bool,
+                    placement: Optional[placing.Placement] = None,
+                    sources: Optional[Dict[str, Tuple[str, str]]] = None) -> Dict[str, list]:
+        """Fill a meta-device model from a checkpoint state dict; returns the loading info. placement: where
+        each tensor goes under a device_map (None: the CPU); sources: checkpoint key -> (file, key in it)."""
+        original = self._match_prefix({self._rename_legacy(k): k for k in state})  # model key -> checkpoint key
+        state = {k: state[o] for k, o in original.items()}
         expected = self.state_dict()
         tied = set(self._tied_weights_keys or []) if self.config.tie_word_embeddings else set()
 
@@ -354,15 +397,29 @@ class PreTrainedModel(nn.Module):
         # Initialise (in float32, as the reference) only what the checkpoint does not provide.
         owners = {k.rsplit(".", 1)[0] if "." in k else "" for k in missing}
         modules = dict(self.named_modules())
+        initialised = []
         for name, module in modules.items():
             if name in owners or getattr(module, "_non_persistent_buffers_set", None):
                 module.to_empty(device="cpu", recurse=False)
                 self._init_weights(module)
-        loaded = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items() if k in expected}
+                initialised += [f"{name}.{n}" if name else n for n, _ in module.named_parameters(recurse=False)]
+                initialised += [f"{name}.{n}" if name else n for n, _ in module.named_buffers(recurse=False)]
+        if placement is None:
+            loaded = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items() if k in expected}
+        else:  # one tensor at a time, straight to its device; disk weights stay on meta (placement.index)
+            sources = sources or {}
+            loaded = {}
+            for key in [k for k in state if k in expected]:
+                placed = placement.place(key, state.pop(key), dtype, sources.get(original[key]))
+                if placed is not None:
+                    loaded[key] = placed
+            placing.place_module_tensors(self, placement, [n for n in initialised if n not in loaded], dtype)
         self.load_state_dict(loaded, strict=False, assign=True)
         self.tie_weights()
         self.to(dtype)
-        still_meta = [n for n, t in list(self.named_parameters()) + list(self.named_buffers()) if t.is_meta]
+        offloaded = placement.offloaded(self) if placement is not None else set()
+        still_meta = [n for n, t in list(self.named_parameters()) + list(self.named_buffers())
+                      if t.is_meta and n not in offloaded]
         if still_meta:
             raise RuntimeError(f"internal error: weights left uninitialised after loading: {still_meta}")
 
@@ -373,6 +430,19 @@ class PreTrainedModel(nn.Module):
         if unexpected:
             logger.info("Some checkpoint weights were not used by %s: %s", type(self).__name__, unexpected)
         return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched, "error_msgs": []}
+
+    def _get_no_split_modules(self, device_map: str) -> List[str]:
+        """The module classes an inferred device_map keeps whole: the union of `_no_split_modules` of the
+        model and of the PreTrainedModels inside it; a ValueError where one has none."""
+        classes: Set[str] = set()
+        for module in self.modules():
+            if isinstance(module, PreTrainedModel) and type(module).__name__ not in classes:
+                if module._no_split_modules is None:
+                    raise ValueError(f"{type(module).__name__} does not support `device_map='{device_map}'`. To "
+                                     "implement support, the model class needs to implement the `_no_split_modules` "
+                                     "attribute.")
+                classes |= set(module._no_split_modules)
+        return sorted(classes)
 
     @staticmethod
     def _rename_legacy(key: str) -> str:
@@ -391,3 +461,16 @@ class PreTrainedModel(nn.Module):
         if has and not expects:
             return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
         return state
+
+
+def _check_flag(value: Any, name: str) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{name} must be True, False or None, got {value!r}")
+
+
+def _check_quantized_map(quantization_config: Optional[TorchAoConfig], device_map: Dict[str, Any]) -> None:
+    """Weight-only quantization runs on torch's CPU kernels: with a device_map, only a map onto the CPU."""
+    if quantization_config is not None and set(device_map.values()) != {"cpu"}:
+        raise NotImplementedError(f"quantization_config with a device_map that uses {sorted(map(str, set(device_map.values())))}: "
+                                  "the int8 / int4 weight-only layers run on the CPU only; use device_map='cpu' "
+                                  "(or none) with quantization_config")

@@ -224,6 +224,8 @@ def check_index(x: torch.Tensor, name: str, high: int, what: str, rank: int = 2)
 class CaninePreTrainedModel(PreTrainedModel):
     config_class = CanineConfig
     base_model_prefix = "canine"
+    # device_map (4.37 has none for CANINE): layers, hash embeddings and the down / up sampling whole
+    _no_split_modules = ["CanineLayer", "CanineEmbeddings", "CharactersToMolecules", "ConvProjection"]
     _supports_flash_attn_2 = False  # local windows and molecule masks are not key-padding masks
 
     @torch.no_grad()

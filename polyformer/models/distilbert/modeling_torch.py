@@ -120,6 +120,7 @@ class Transformer(nn.Module):
 class DistilBertPreTrainedModel(PreTrainedModel):
     config_class = DistilBertConfig
     base_model_prefix = "distilbert"
+    _no_split_modules = ["TransformerBlock"]  # device_map (4.37 has none for DistilBERT)
 
     def _return_dict(self, return_dict: Optional[bool]) -> bool:
         return self.config.use_return_dict if return_dict is None else return_dict

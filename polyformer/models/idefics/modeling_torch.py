@@ -77,7 +77,11 @@ class IdeficsPreTrainedModel(PreTrainedModel):
     config_class = IdeficsConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["IdeficsDecoderLayer", "IdeficsGatedCrossAttentionLayer"]
+    # device_map: blocks whole on one device; the vision tower and the perceiver too (their forwards read
+    # their own parameters directly)
+    _no_split_modules = ["IdeficsDecoderLayer", "IdeficsGatedCrossAttentionLayer", "IdeficsVisionTransformer",
+                         "IdeficsPerceiverResampler"]
+    _skip_keys_device_placement = "past_key_values"
     _supports_sdpa = True
     _supports_flash_attn_2 = False
 

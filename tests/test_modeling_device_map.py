@@ -391,3 +391,20 @@ def test_gpu_cpu_and_disk_split(tmp_path):
     assert 0 in auto.hf_device_map.values()
     with torch.no_grad():
         assert_close(auto(input_ids=IDS.to(0)).logits.cpu(), _logits(plain), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("device_map", ["sequential", {"": "disk"}])
+def test_text_generation_pipeline_on_a_disk_offloaded_model(device_map, tmp_path):
+    """pipeline(device_map=...): the model dispatched with some (or all) of its weights on disk generates the
+    text of the plain pipeline; the inputs go to the CPU."""
+    from polyformer import pipeline
+
+    folder = str(Path(__file__).resolve().parent / "fixtures" / "pipelines" / "text_generation" / "llama")
+    plain = pipeline("text-generation", model=folder)
+    budget = {"max_memory": {"cpu": _weight_bytes(plain.model) // 2}} if device_map == "sequential" else {}
+    offloaded = pipeline("text-generation", model=folder, device_map=device_map,
+                         model_kwargs={"offload_folder": str(tmp_path), **budget})
+    assert "disk" in offloaded.model.hf_device_map.values() and offloaded.device == torch.device("cpu")
+    prompts = ["hello world", "the cat"]
+    settings = dict(max_new_tokens=5, do_sample=False)
+    assert offloaded(prompts, **settings) == plain(prompts, **settings)

@@ -266,8 +266,8 @@ class Pipeline:
         if device_map is not None and device is not None:
             raise ValueError("the model was placed with device_map (accelerate) and cannot be moved: leave the "
                              "`device` argument out")
-        if device is None:
-            device = next(iter(device_map.values())) if device_map else -1
+        if device is None:  # inputs go where the first weights in memory are ("disk" weights run on the CPU)
+            device = next((d for d in (device_map or {}).values() if d != "disk"), -1)
         self.device = _resolve_device(device)
         if device_map is None and model.device != self.device:
             model.to(self.device)

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import types
+import warnings
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -464,3 +465,15 @@ class ChunkPipeline(Pipeline):
                     pending = []
         if pending:
             raise ValueError(f"{type(self).__name__}.preprocess did not mark its last chunk with is_last=True")
+
+
+def stop_token_id(tokenizer, stop_sequence: str) -> int:
+    """generate()'s eos_token_id for a pipeline's `stop_sequence`: its first token (4.37 warns, as here,
+    when the sequence is several tokens)."""
+    stop_ids = tokenizer.encode(stop_sequence, add_special_tokens=False)
+    if not stop_ids:
+        raise ValueError(f"stop_sequence {stop_sequence!r} gives no token")
+    if len(stop_ids) > 1:
+        warnings.warn("Stopping on a multiple token sequence is not yet supported: the first token of the "
+                      "stop sequence is used as the stop token.", UserWarning, stacklevel=4)
+    return stop_ids[0]

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import enum
 import logging
-import warnings
 from typing import Any, Dict, List, Optional
 
 from ..tokenization.encoding import TruncationStrategy
-from .base import Pipeline
+from .base import Pipeline, stop_token_id
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +67,7 @@ class Text2TextGenerationPipeline(Pipeline):
         if clean_up_tokenization_spaces is not None:
             postprocess_params["clean_up_tokenization_spaces"] = clean_up_tokenization_spaces
         if stop_sequence is not None:
-            stop_ids = self.tokenizer.encode(stop_sequence, add_special_tokens=False)
-            if len(stop_ids) > 1:
-                warnings.warn("Stopping on a multiple token sequence is not yet supported: the first token of the "
-                              "stop sequence is used as the stop token.", UserWarning, stacklevel=3)
-            generate_kwargs["eos_token_id"] = stop_ids[0]
+            generate_kwargs["eos_token_id"] = stop_token_id(self.tokenizer, stop_sequence)
         return preprocess_params, forward_params, postprocess_params
 
     def check_inputs(self, input_length: int, min_length: int, max_length: int) -> bool:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import enum
 import logging
-import warnings
 from typing import Any, Dict, List, Optional
 
-from .base import Pipeline, pad_collate
+from .base import Pipeline, pad_collate, stop_token_id
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +108,7 @@ class TextGenerationPipeline(Pipeline):
         if clean_up_tokenization_spaces is not None:
             postprocess_params["clean_up_tokenization_spaces"] = clean_up_tokenization_spaces
         if stop_sequence is not None:
-            stop_ids = self.tokenizer.encode(stop_sequence, add_special_tokens=False)
-            if len(stop_ids) > 1:
-                warnings.warn("Stopping on a multiple token sequence is not yet supported: the first token of the "
-                              "stop sequence is used as the stop token.", UserWarning, stacklevel=3)
-            generate_kwargs["eos_token_id"] = stop_ids[0]
+            generate_kwargs["eos_token_id"] = stop_token_id(self.tokenizer, stop_sequence)
         return preprocess_params, forward_params, postprocess_params
 
     def __call__(self, text_inputs: Any, **kwargs: Any) -> Any:

@@ -22,7 +22,8 @@ gone, so loading sees the new save complete; the next save into the folder finis
 Readers other than polyformer (or `ls`) may see a mix until then. One save at a time per folder.
 
 `_fault_hook` is for tests only: when set, it is called with the name of each step
-("staged", "committed", "installed:<name>", "removed:<name>", "done") and may kill the process there.
+("staging:<name>" as a file starts to be written, "staged", "committed", "installed:<name>",
+"removed:<name>", "done") and may kill the process there.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class SaveTransaction:
     def staged_path(self, path: str) -> str:
         """Where to write the file that will become `path` (inside this transaction's folder)."""
         name = self._name(path)
+        _fault(f"staging:{name}")
         if name not in self.install:
             self.install.append(name)
         if name in self.remove:

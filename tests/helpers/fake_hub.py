@@ -8,7 +8,8 @@ X-Error-Code EntryNotFound / RepoNotFound), honouring `Range`. Faults are set pe
 - `hub.fail(name, silent=True)`: never answer (the handler waits until the server stops);
 - `hub.fail(name, drop=n)`: cut the first n GET responses after half the body;
 - `hub.fail(name, drop_all=True)`: cut every GET response after its headers;
-- `hub.fail(name, short=True)`: GET sends fewer bytes than HEAD announced (a wrong size).
+- `hub.fail(name, short=True)`: GET sends fewer bytes than HEAD announced (a wrong size);
+- `hub.fail(name, garbage=True)`: GET sends zeros of the right size (the ETag stays the true file's).
 
 Use it as a context manager; point polyformer at it with `monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)`
 (polyformer reads HF_ENDPOINT when it resolves a file). `hub.requests` counts (method, file name).
@@ -105,6 +106,8 @@ def _handler(hub: FakeHub):
             if body and self.headers.get("Range", "").startswith("bytes="):
                 start = int(self.headers["Range"][len("bytes="):].split("-")[0] or 0)
             chunk = data[start:]
+            if fault.get("garbage"):
+                chunk = b"\0" * len(chunk)
             if fault.get("short") and body:
                 chunk = chunk[: len(chunk) // 2]
             self.send_response(206 if start else 200)

@@ -155,6 +155,10 @@ def _from_hub(name: str, filename: str, *, subfolder: str, revision: Optional[st
     where = f"Hub repo {name!r} (revision {revision or 'main'})"
     storage = os.path.join(os.fspath(cache_dir or constants.HF_HUB_CACHE),
                            repo_folder_name(repo_id=name, repo_type="model"))
+    if not offline and not force_download and revision and re.fullmatch(r"[0-9a-f]{40}", revision):
+        cached = huggingface_hub.try_to_load_from_cache(name, full, cache_dir=cache_dir, revision=revision)
+        if isinstance(cached, str):  # a commit's files never change: no request needed
+            return _contained(cached, storage, filename, where)
     if not offline:
         try:
             failure = _probe(name, full, revision=revision, token=token, endpoint=endpoint)

@@ -137,3 +137,12 @@ def test_offline_loads_a_complete_download(hub, monkeypatch):
     assert DistilBertModel.from_pretrained(REPO, cache_dir=hub.cache).config.dim == 32
     assert AutoTokenizer.from_pretrained(REPO, cache_dir=hub.cache).model_max_length == 128
     assert sum(hub.requests.values()) == before  # not one request
+
+
+def test_a_pinned_commit_in_the_cache_needs_no_request(hub):
+    from helpers.fake_hub import COMMIT
+
+    DistilBertModel.from_pretrained(REPO, cache_dir=hub.cache, revision=COMMIT)
+    for name in ("config.json", "model.safetensors"):
+        hub.fail(name, status=500)
+    assert DistilBertModel.from_pretrained(REPO, cache_dir=hub.cache, revision=COMMIT).config.dim == 32

@@ -190,3 +190,25 @@ def test_a_hub_index_naming_an_outside_file_is_refused(tmp_path, monkeypatch):
         with pytest.raises(UnsafePathError, match=r"etc/passwd"):
             DistilBertForMaskedLM.from_pretrained("someone/evil", cache_dir=str(tmp_path / "cache"))
         assert not [key for key in hub.requests if "passwd" in key[1]]
+
+
+def test_damaged_tf_and_flax_weights_are_checkpoint_errors_naming_the_file(tmp_path):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("flax")
+    from polyformer import FlaxDistilBertForMaskedLM, TFDistilBertForMaskedLM
+    from polyformer.checkpoints import CheckpointError
+
+    tiny(DistilBertForMaskedLM).save_pretrained(tmp_path / "pt")
+    TFDistilBertForMaskedLM.from_pretrained(str(tmp_path / "pt"), from_pt=True).save_pretrained(tmp_path / "tf")
+    FlaxDistilBertForMaskedLM.from_pretrained(str(tmp_path / "pt"), from_pt=True).save_pretrained(tmp_path / "flax")
+    for folder, name in (("tf", "tf_model.h5"), ("flax", "flax_model.msgpack"), ("pt", "model.safetensors")):
+        path = tmp_path / folder / name
+        path.write_bytes(b"\xff" * path.stat().st_size)
+    with pytest.raises(CheckpointError, match=r"tf_model\.h5"):
+        TFDistilBertForMaskedLM.from_pretrained(str(tmp_path / "tf"))
+    with pytest.raises(CheckpointError, match=r"flax_model\.msgpack"):
+        FlaxDistilBertForMaskedLM.from_pretrained(str(tmp_path / "flax"))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
+        TFDistilBertForMaskedLM.from_pretrained(str(tmp_path / "pt"))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
+        FlaxDistilBertForMaskedLM.from_pretrained(str(tmp_path / "pt"), from_pt=True)

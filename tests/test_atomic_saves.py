@@ -26,6 +26,7 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 TINY = dict(vocab_size=99, dim=32, n_heads=4, n_layers=2, hidden_dim=37, max_position_embeddings=64)
 SHARD = "20KB"
+OLD_SHARD = "10KB"  # the old save has more shards, with other names: the new save must remove them
 
 
 def build(which: str) -> DistilBertForMaskedLM:
@@ -82,7 +83,7 @@ def loads_as(folder: Path) -> str:
 def points(tmp_path_factory):
     """Every step of a sharded save over an old sharded save, as the child process reports them."""
     folder = tmp_path_factory.mktemp("listing")
-    build("old").save_pretrained(folder, max_shard_size=SHARD)
+    build("old").save_pretrained(folder, max_shard_size=OLD_SHARD)
     out = run_child(folder, "list")
     assert out.returncode == 0, out.stderr
     steps = [line.split(" ", 1)[1] for line in out.stdout.splitlines() if line.startswith("POINT ")]
@@ -104,6 +105,7 @@ def test_the_save_has_the_steps_the_kill_tests_need(points):
     installs = [s for s in points if s.startswith("installed:")]
     assert len(installs) >= 3 and "installed:config.json" in installs
     assert sum(s.startswith("installed:model-") for s in points) >= 2  # two shard renames to kill between
+    assert any(s.startswith("removed:model-") for s in points)  # old shards go after the new are in place
 
 
 @pytest.mark.parametrize("nth", range(8))
@@ -113,7 +115,7 @@ def test_a_sharded_save_killed_at_any_step_loads_old_or_new(tmp_path, points, nt
         pytest.skip("fewer steps")
     point = picks[nth]
     folder = tmp_path / "model"
-    build("old").save_pretrained(folder, max_shard_size=SHARD)
+    build("old").save_pretrained(folder, max_shard_size=OLD_SHARD)
     (folder / "notes.txt").write_text("the user's own file")
     out = run_child(folder, point)
     assert out.returncode == -signal.SIGKILL, (point, out.stderr[-2000:])

@@ -1,20 +1,21 @@
 """Weight files: find, read and write PyTorch checkpoints as transformers lays them out.
 
 Reads model.safetensors, sharded model.safetensors.index.json, and legacy pytorch_model.bin (sharded or
-not) with `torch.load(weights_only=True)` only — a checkpoint can never run code. Writes safetensors
-(or .bin on request), sharded by `max_shard_size`, through temporary files renamed at the end, so a
-failed save leaves no partial file. Key names are the reference's, so nothing is renamed here.
+not) with `torch.load(weights_only=True)` only — a checkpoint can never run code. Every file is found
+through `hub.resolve_file`, so an index cannot name a shard outside the folder or repo. Writes
+safetensors (or .bin on request), sharded by `max_shard_size`, as one save transaction (saving.py): a
+save killed at any moment leaves the old weights or the new ones. Key names are the reference's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
-from .hub import InvalidFileError, atomic_path, read_json, resolve_file, write_json
+from .hub import InvalidFileError, UnsafePathError, atomic_path, cache_hint, read_json, resolve_file, write_json
+from .saving import remove_file, save_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,15 @@ def find_weight_files(name: str, use_safetensors: Optional[bool] = None, **hub_k
         weight_map = read_json(path, "shard index").get("weight_map")
         if not isinstance(weight_map, dict):
             raise CheckpointError(f"{path} is not a valid shard index: no weight_map")
+        bad = [shard for shard in weight_map.values() if not isinstance(shard, str)]
+        if bad:
+            raise CheckpointError(f"{path} is not a valid shard index: weight_map values must be file names, "
+                                  f"got {bad[0]!r}")
+        shards = sorted(set(weight_map.values()))
         try:
-            return [resolve_file(name, shard, **hub_kwargs) for shard in sorted(set(weight_map.values()))]
+            return [resolve_file(name, shard, **hub_kwargs) for shard in shards]
+        except UnsafePathError as err:
+            raise UnsafePathError(f"{filename} names a shard outside {name!r}: {err}") from None
         except FileNotFoundError as err:
             raise FileNotFoundError(f"{filename} names a shard that is missing: {err}") from None
     wanted = " or ".join(name for name, _ in candidates)
@@ -63,7 +71,8 @@ def load_file(path: str) -> Dict[str, "torch.Tensor"]:
         try:
             return load_safetensors(path)
         except (SafetensorError, OSError) as err:
-            raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupted?): {err}") from err
+            raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupted?): "
+                                  f"{err}.{cache_hint(path)}") from err
     try:
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -72,7 +81,8 @@ def load_file(path: str) -> Dict[str, "torch.Tensor"]:
                 raise
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # the unpickler raises many types; the file is the problem either way
-        raise CheckpointError(f"{path} could not be read as a PyTorch weights file (weights_only): {err}") from err
+        raise CheckpointError(f"{path} could not be read as a PyTorch weights file (weights_only): "
+                              f"{err}.{cache_hint(path)}") from err
 
 
 def iter_state_dict(files: List[str]) -> Iterator[Tuple[str, "torch.Tensor"]]:
@@ -118,8 +128,8 @@ def save_state_dict(
 ) -> List[str]:
     """Write weights into `folder` as transformers names them; returns the files written.
 
-    Every file goes through a temporary name and is renamed only once all were written. Weight files
-    of an earlier save with other shard names are removed afterwards.
+    The files are one save transaction (joining the caller's, e.g. save_pretrained's): they replace the
+    old ones together, and weight files of an earlier save with other shard names are removed with them.
     """
     import torch
 
@@ -132,30 +142,28 @@ def save_state_dict(
     stem = base[: -len(ext)]
     names = [base] if len(blocks) == 1 else [f"{stem}-{i:05d}-of-{len(blocks):05d}{ext}" for i in range(1, len(blocks) + 1)]
 
-    # Each atomic_path renames its temporary file when the stack closes without error, and deletes
-    # every one of them if any write fails.
-    with contextlib.ExitStack() as stack:
+    with save_transaction(folder):
         for name, block in zip(names, blocks):
-            tmp = stack.enter_context(atomic_path(os.path.join(folder, name)))
-            if safe_serialization:
-                from safetensors.torch import save_file
+            with atomic_path(os.path.join(folder, name)) as tmp:
+                if safe_serialization:
+                    from safetensors.torch import save_file
 
-                save_file(block, tmp, metadata=metadata or {"format": "pt"})
-            else:
-                torch.save(block, tmp)
-    written = [os.path.join(folder, n) for n in names]
+                    save_file(block, tmp, metadata=metadata or {"format": "pt"})
+                else:
+                    torch.save(block, tmp)
+        written = [os.path.join(folder, n) for n in names]
 
-    index_name = SAFE_INDEX if safe_serialization else PT_INDEX
-    index_path = os.path.join(folder, index_name)
-    if len(blocks) > 1:
-        total = sum(t.numel() * t.element_size() for t in state_dict.values())
-        weight_map = {key: name for name, block in zip(names, blocks) for key in block}
-        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-        write_json(index_path, index)
-        written.append(index_path)
-    elif os.path.exists(index_path):
-        os.remove(index_path)
-    _remove_stale_shards(folder, stem, ext, keep=set(names))
+        index_name = SAFE_INDEX if safe_serialization else PT_INDEX
+        index_path = os.path.join(folder, index_name)
+        if len(blocks) > 1:
+            total = sum(t.numel() * t.element_size() for t in state_dict.values())
+            weight_map = {key: name for name, block in zip(names, blocks) for key in block}
+            index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+            write_json(index_path, index)
+            written.append(index_path)
+        else:
+            remove_file(index_path)
+        _remove_stale_shards(folder, stem, ext, keep=set(names))
     return written
 
 
@@ -163,4 +171,4 @@ def _remove_stale_shards(folder: str, stem: str, ext: str, keep: set) -> None:
     pattern = re.compile(rf"^{re.escape(stem)}(-\d{{5}}-of-\d{{5}})?{re.escape(ext)}$")
     for name in os.listdir(folder):
         if pattern.match(name) and name not in keep:
-            os.remove(os.path.join(folder, name))
+            remove_file(os.path.join(folder, name))

@@ -15,6 +15,7 @@ import os
 from typing import Any, Dict, Optional, Tuple, Union
 
 from .hub import read_json, resolve_file, write_atomically
+from .saving import save_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -278,8 +279,8 @@ class PretrainedConfig:
         """Write config.json into `save_directory` (created if needed)."""
         if os.path.isfile(save_directory):
             raise ValueError(f"save_directory {save_directory!r} is a file, expected a folder")
-        os.makedirs(save_directory, exist_ok=True)
-        self.to_json_file(os.path.join(save_directory, CONFIG_NAME))
+        with save_transaction(save_directory):  # atomic, and part of a model's save when inside one
+            self.to_json_file(os.path.join(save_directory, CONFIG_NAME))
 
     def update(self, config_dict: Dict[str, Any]) -> None:
         for key, value in config_dict.items():

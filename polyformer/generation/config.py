@@ -14,6 +14,7 @@ import warnings
 from typing import Any, Dict, Optional, Tuple, Union
 
 from ..hub import read_json, resolve_file, write_atomically
+from ..saving import save_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -218,9 +219,9 @@ class GenerationConfig:
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_directory {save_directory!r} is a file, expected a folder")
-        os.makedirs(save_directory, exist_ok=True)
         path = os.path.join(save_directory, config_file_name or GENERATION_CONFIG_NAME)
-        self.to_json_file(path, use_diff=True)
+        with save_transaction(save_directory):
+            self.to_json_file(path, use_diff=True)
         logger.info("Configuration saved in %s", path)
 
     @classmethod

@@ -60,10 +60,8 @@ class GenerationMixin:
         parent = getattr(super(), "_load_extras", None)
         if parent is not None:
             parent(name, hub_kwargs)
-        try:
-            path = resolve_file(name, GENERATION_CONFIG_NAME, required=False, **hub_kwargs)
-        except OSError:
-            path = None
+        # Absent is None; a Hub error (HubError) or an unsafe path is raised, never read as "absent".
+        path = resolve_file(name, GENERATION_CONFIG_NAME, required=False, **hub_kwargs)
         if path is None:
             logger.info("Generation config file not found, using a generation config created from the model config.")
             self.generation_config = GenerationConfig.from_model_config(self.config)

@@ -17,6 +17,7 @@ import numpy as np
 import PIL.Image
 
 from ..hub import prepare_save_directory, read_json, resolve_file, write_atomically
+from ..saving import save_transaction
 from ..tokenization.encoding import TensorType, _tensor_functions
 from . import transforms
 
@@ -231,7 +232,8 @@ class ImageProcessingMixin:
         """Write preprocessor_config.json into `save_directory` (created if needed); returns its path."""
         save_directory = prepare_save_directory(save_directory, push_to_hub)
         path = os.path.join(save_directory, IMAGE_PROCESSOR_NAME)
-        self.to_json_file(path)
+        with save_transaction(save_directory):
+            self.to_json_file(path)
         return [path]
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ import os
 from typing import Any, Dict, List, Tuple, Union
 
 from ..hub import read_json, resolve_file, write_atomically
+from ..saving import save_transaction
 from .base import HUB_ARGUMENTS
 
 __all__ = ["ProcessorMixin", "PROCESSOR_NAME"]
@@ -83,18 +84,18 @@ class ProcessorMixin:
         if push_to_hub:
             raise NotImplementedError("push_to_hub is not supported; upload the saved folder with huggingface_hub")
         save_directory = os.fspath(save_directory)
-        os.makedirs(save_directory, exist_ok=True)
-        for name in self.attributes:
-            part = getattr(self, name)
-            if hasattr(part, "_set_processor_class"):
-                part._set_processor_class(type(self).__name__)
-            else:
-                part._processor_class = type(self).__name__
-            part.save_pretrained(save_directory)
-        if set(self.to_dict()) == {"processor_class"}:
-            return []
-        path = os.path.join(save_directory, PROCESSOR_NAME)
-        write_atomically(path, self.to_json_string().encode("utf-8"))
+        with save_transaction(save_directory):  # every part's files replace the old ones together
+            for name in self.attributes:
+                part = getattr(self, name)
+                if hasattr(part, "_set_processor_class"):
+                    part._set_processor_class(type(self).__name__)
+                else:
+                    part._processor_class = type(self).__name__
+                part.save_pretrained(save_directory)
+            if set(self.to_dict()) == {"processor_class"}:
+                return []
+            path = os.path.join(save_directory, PROCESSOR_NAME)
+            write_atomically(path, self.to_json_string().encode("utf-8"))
         return [path]
 
     @classmethod

@@ -22,10 +22,12 @@ import numpy as np
 from flax import serialization
 from flax.core import unfreeze
 
-from ..checkpoints import find_weight_files, load_file, parse_size
+from ..checkpoints import CheckpointError, find_weight_files, load_file, parse_size
 from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..generation.config import GENERATION_CONFIG_NAME, GenerationConfig
-from ..hub import atomic_path, prepare_save_directory, read_json, resolve_file, write_atomically, write_json
+from ..hub import (atomic_path, cache_hint, prepare_save_directory, read_json, resolve_file, write_atomically,
+                   write_json)
+from ..saving import remove_file, save_transaction
 from .convert import Path, flatten, flax_to_pt, pt_to_flax, torch_to_numpy, unflatten
 
 logger = logging.getLogger(__name__)
@@ -268,16 +270,17 @@ class FlaxPreTrainedModel:
         save_directory = prepare_save_directory(save_directory, push_to_hub)
         params = unfreeze(self.params if params is None else params)
         self.config.architectures = [type(self).__name__[len("Flax"):]]
-        self.config.save_pretrained(save_directory)
-        if self.can_generate():
-            self.generation_config.save_pretrained(save_directory)
-        if safe_serialization:
-            from safetensors.flax import save_file
+        with save_transaction(save_directory):  # one atomic save (saving.py)
+            self.config.save_pretrained(save_directory)
+            if self.can_generate():
+                self.generation_config.save_pretrained(save_directory)
+            if safe_serialization:
+                from safetensors.flax import save_file
 
-            with atomic_path(os.path.join(save_directory, "model.safetensors")) as tmp:
-                save_file({".".join(k): v for k, v in flatten(params).items()}, tmp, metadata={"format": "flax"})
-            return
-        write_msgpack(params, save_directory, parse_size(max_shard_size))
+                with atomic_path(os.path.join(save_directory, "model.safetensors")) as tmp:
+                    save_file({".".join(k): v for k, v in flatten(params).items()}, tmp, metadata={"format": "flax"})
+            else:
+                write_msgpack(params, save_directory, parse_size(max_shard_size))
 
 
 def match_prefix(state: Dict[Path, Any], expected: Set[Path], prefix: str) -> Dict[Path, Any]:
@@ -316,15 +319,22 @@ def read_weights(name: str, from_pt: bool, hub_kwargs: Dict[str, Any]) -> Tuple[
 def _safetensors_format(path: str) -> Optional[str]:
     from safetensors import safe_open
 
-    with safe_open(path, framework="numpy") as f:
-        return (f.metadata() or {}).get("format")
+    try:
+        with safe_open(path, framework="numpy") as f:
+            return (f.metadata() or {}).get("format")
+    except Exception as err:  # the safetensors reader's errors for a damaged header
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupted?): {err}."
+                              f"{cache_hint(path)}") from err
 
 
 def _read_torch_file(path: str) -> Dict[str, Any]:
     if path.endswith(".safetensors"):
         from safetensors.flax import load_file as load_flax
 
-        return load_flax(path)
+        try:
+            return load_flax(path)
+        except Exception:  # a damaged file: the torch reader below raises a CheckpointError naming it
+            pass
     return {k: torch_to_numpy(v) for k, v in load_file(path).items()}
 
 
@@ -347,7 +357,8 @@ def read_msgpack(name: str, hub_kwargs: Dict[str, Any]) -> Optional[Dict[Path, A
         try:
             state.update(flatten(serialization.msgpack_restore(data)))
         except Exception as err:  # msgpack raises several types for a damaged file
-            raise OSError(f"{file} could not be read as a Flax msgpack checkpoint: {err}") from err
+            raise CheckpointError(f"{file} could not be read as a Flax msgpack checkpoint: {err}."
+                                  f"{cache_hint(file)}") from err
     return state
 
 
@@ -393,4 +404,4 @@ def write_msgpack(params: Dict[str, Any], folder: str, max_shard_size: int) -> N
         write_json(index_path, {"metadata": {"total_size": int(total)}, "weight_map": weight_map})
     for stale in os.listdir(folder):
         if stale.startswith("flax_model") and stale not in names and not (n > 1 and stale == FLAX_INDEX):
-            os.remove(os.path.join(folder, stale))
+            remove_file(os.path.join(folder, stale))

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from ..checkpoints import find_weight_files, load_file, save_state_dict
+from ..saving import save_transaction
 from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
 from .attention import check_implementation
 from . import device_map as placing
@@ -224,7 +225,8 @@ class PreTrainedModel(nn.Module):
         **kwargs: Any,
     ) -> None:
         """Write config.json and the weights (safetensors by default, sharded past `max_shard_size`)
-        into `save_directory`, as transformers would, each file atomically."""
+        into `save_directory`, as transformers would, as one atomic save (saving.py): a save killed at
+        any moment loads as the old save or the new one."""
         save_directory = os.fspath(save_directory)
         if os.path.isfile(save_directory):
             raise ValueError(f"save_directory {save_directory!r} is a file, expected a folder")
@@ -236,15 +238,15 @@ class PreTrainedModel(nn.Module):
                                       "(pack_linears_); save the model before packing it")
         if not is_main_process:
             return
-        os.makedirs(save_directory, exist_ok=True)
         self.config.architectures = [type(self).__name__]
         self.config.torch_dtype = dtype_name(self.dtype)
         if state_dict is None:  # a dispatched model's offloaded weights are read back, one module at a time
             state_dict = placing.gather_state_dict(self) if placing.is_dispatched(self) else self.state_dict()
-        save_state_dict(self._drop_tied(state_dict), save_directory, safe_serialization=safe_serialization,
-                        max_shard_size=max_shard_size)
-        self.config.save_pretrained(save_directory)
-        self._save_extras(save_directory)
+        with save_transaction(save_directory):
+            save_state_dict(self._drop_tied(state_dict), save_directory, safe_serialization=safe_serialization,
+                            max_shard_size=max_shard_size)
+            self.config.save_pretrained(save_directory)
+            self._save_extras(save_directory)
 
     # Hooks for mixins that keep more than config and weights (GenerationMixin: generation_config.json).
     def _load_extras(self, name: str, hub_kwargs: Dict[str, Any]) -> None:

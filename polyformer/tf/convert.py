@@ -142,7 +142,7 @@ def read_pt_checkpoint(files: List[str]) -> Dict[str, np.ndarray]:
             try:
                 state.update(load_file(path))
                 continue
-            except (TypeError, ValueError):  # bfloat16: numpy has no such dtype
+            except Exception:  # bfloat16 (numpy has no such dtype), or a damaged file: torch's reader names it
                 pass
         from ..checkpoints import load_file as load_torch
 
@@ -177,13 +177,19 @@ def read_h5(path: str) -> Dict[str, np.ndarray]:
     """tf_model.h5 -> {weight name without the model's name and ":0": array}."""
     import h5py
 
+    from ..checkpoints import CheckpointError
+    from ..hub import cache_hint
+
     weights = {}
-    with h5py.File(path, "r") as f:
-        for layer in _read_names(f, "layer_names"):
-            group = f[layer]
-            for full in _read_names(group, "weight_names"):
-                name = full.split("/", 1)[1] if "/" in full else full
-                weights[name.removesuffix(":0")] = np.asarray(group[full])
+    try:
+        with h5py.File(path, "r") as f:
+            for layer in _read_names(f, "layer_names"):
+                group = f[layer]
+                for full in _read_names(group, "weight_names"):
+                    name = full.split("/", 1)[1] if "/" in full else full
+                    weights[name.removesuffix(":0")] = np.asarray(group[full])
+    except (OSError, KeyError) as err:  # h5py's errors for a truncated or damaged file
+        raise CheckpointError(f"{path} could not be read as a TF h5 weights file: {err}.{cache_hint(path)}") from err
     return weights
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from ..checkpoints import SAFE_WEIGHTS, find_weight_files
 from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..hub import atomic_path, prepare_save_directory
+from ..saving import save_transaction
 from . import convert
 from .backend import keras, tf
 
@@ -233,12 +234,13 @@ class TFPreTrainedModel(keras.Model):
             raise NotImplementedError("saved_model=True is not supported; save_pretrained writes weights and config")
         save_directory = prepare_save_directory(save_directory, push_to_hub)
         self.config.architectures = [type(self).__name__[2:]]  # the PyTorch class, as the reference writes it
-        if safe_serialization:
-            self._save_safetensors(os.path.join(save_directory, SAFE_WEIGHTS))
-        else:
-            convert.write_h5(os.path.join(save_directory, convert.TF_WEIGHTS), self)
-        self.config.save_pretrained(save_directory)
-        self._save_extras(save_directory)
+        with save_transaction(save_directory):  # one atomic save (saving.py)
+            if safe_serialization:
+                self._save_safetensors(os.path.join(save_directory, SAFE_WEIGHTS))
+            else:
+                convert.write_h5(os.path.join(save_directory, convert.TF_WEIGHTS), self)
+            self.config.save_pretrained(save_directory)
+            self._save_extras(save_directory)
 
     def _save_safetensors(self, path: str) -> None:
         from safetensors.numpy import save_file

@@ -21,6 +21,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..hub import prepare_save_directory
+from ..saving import save_transaction
 from .encoding import (AddedToken, BatchEncoding, CharSpan, PaddingStrategy, TensorType, TokenSpan,
                        TruncationStrategy, to_py_obj)
 from .files import load_pretrained_kwargs, prefixed, save_tokenizer_config, write_json
@@ -557,8 +558,9 @@ class PreTrainedTokenizerBase(SpecialTokensMixin):
         tokenizer.json, True only the slow files.
         """
         save_directory = prepare_save_directory(save_directory, push_to_hub)
-        files = save_tokenizer_config(self, save_directory, filename_prefix)
-        return self._save_pretrained(save_directory, files, legacy_format, filename_prefix)
+        with save_transaction(save_directory):  # all files replace the old ones together (saving.py)
+            files = save_tokenizer_config(self, save_directory, filename_prefix)
+            return self._save_pretrained(save_directory, files, legacy_format, filename_prefix)
 
     def _save_pretrained(self, save_directory: str, file_names: Tuple[str, ...], legacy_format: Optional[bool],
                          filename_prefix: Optional[str]) -> Tuple[str, ...]:

@@ -23,6 +23,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import regex
 
 from ..hub import write_atomically
+from ..saving import write_with
 from .base import EncodeOptions
 from .encoding import BatchEncoding
 from .fast import PreTrainedTokenizerFast
@@ -329,4 +330,5 @@ class ByteLevelBPETokenizerFast(PreTrainedTokenizerFast):
     def save_vocabulary(self, save_directory: str, filename_prefix: Optional[str] = None) -> Tuple[str, ...]:
         if not os.path.isdir(save_directory):
             raise NotADirectoryError(f"save_directory {save_directory!r} is not a folder")
-        return tuple(self.backend_tokenizer.model.save(save_directory, filename_prefix))
+        model = self.backend_tokenizer.model
+        return tuple(write_with(save_directory, lambda folder: model.save(folder, filename_prefix)))

@@ -18,7 +18,7 @@ import logging
 import os
 from typing import Any, Dict, Optional, Tuple
 
-from ..hub import read_json, resolve_file, write_json
+from ..hub import read_json, resolve_file, resolve_named_file, write_json
 from .encoding import AddedToken, as_added_token, is_added_token
 from .special_tokens import SPECIAL_TOKENS_ATTRIBUTES
 
@@ -56,6 +56,7 @@ def load_pretrained_kwargs(cls, name: str, kwargs: Dict[str, Any], hub: Dict[str
     config: Dict[str, Any] = {}
     if resolved.get("tokenizer_config_file"):
         config = read_json(resolved["tokenizer_config_file"])
+        _contain_named_files(cls, name, config, hub)
     saved_class = config.pop("tokenizer_class", None)
     if saved_class and saved_class.replace("Fast", "") != cls.__name__.replace("Fast", ""):
         logger.warning("%s was saved as a %s; loading it as a %s may tokenize differently",
@@ -84,6 +85,19 @@ def load_pretrained_kwargs(cls, name: str, kwargs: Dict[str, Any], hub: Dict[str
         if config.get(key) is not None and str(config[key]) in by_content:
             config[key] = by_content[str(config[key])]
     return config
+
+
+def _contain_named_files(cls, name: str, config: Dict[str, Any], hub: Dict[str, Any]) -> None:
+    """The files tokenizer_config.json names (`vocab_file`, `merges_file`, `tokenizer_file`, ...) are read
+    only inside the folder or repo (`hub.resolve_named_file`: UnsafePathError otherwise); a path that
+    does not exist (saved on another machine) is dropped, so the folder's own file is used."""
+    for key in list(cls.vocab_files_names) + ["tokenizer_file"]:
+        if key in config:
+            path = resolve_named_file(name, config[key], f"tokenizer_config.json's {key}", **hub)
+            if path is None:
+                del config[key]
+            else:
+                config[key] = path
 
 
 def _merge_extra_special_tokens(config: Dict[str, Any]) -> None:

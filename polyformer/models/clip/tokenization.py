@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Tuple
 
 import regex
 
+from ...saving import write_with
 from ...tokenization.bpe import (BPEVocabulary, DoubleSeparatorLayout, check_vocab_files, from_byte_chars,
                                  read_vocab_json, to_byte_chars, write_vocab_and_merges)
 from ...tokenization.encoding import AddedToken
@@ -190,4 +191,5 @@ class CLIPTokenizerFast(_ClipLayout, PreTrainedTokenizerFast):
     def save_vocabulary(self, save_directory: str, filename_prefix: Optional[str] = None) -> Tuple[str, ...]:
         if not os.path.isdir(save_directory):
             raise NotADirectoryError(f"save_directory {save_directory!r} is not a folder")
-        return tuple(self.backend_tokenizer.model.save(save_directory, filename_prefix))
+        model = self.backend_tokenizer.model
+        return tuple(write_with(save_directory, lambda folder: model.save(folder, filename_prefix)))

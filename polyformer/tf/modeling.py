@@ -29,7 +29,7 @@ import numpy as np
 from ..checkpoints import SAFE_WEIGHTS, find_weight_files
 from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..hub import atomic_path, prepare_save_directory
-from . import convert
+from . import convert, serving
 from .backend import keras, tf
 
 logger = logging.getLogger(__name__)
@@ -184,6 +184,35 @@ class TFPreTrainedModel(keras.Model):
     def can_generate(self) -> bool:
         return False
 
+    # --- serving (SavedModel) -------------------------------------------------------------------------
+    @property
+    def input_signature(self) -> Dict[str, tf.TensorSpec]:
+        """{input name: tf.TensorSpec} the serving function takes (see polyformer/tf/serving.py)."""
+        return serving.input_signature(self)
+
+    @property
+    def serving(self):
+        """tf.function: a dict of input tensors -> a flat dict of output tensors (4.37's `serving`)."""
+        return serving.serving_function(self)
+
+    def serving_output(self, output: Any) -> Dict[str, tf.Tensor]:
+        return serving.serving_output(self.config, output)
+
+    @property
+    def _default_save_signature(self):
+        # what tf.saved_model.save(model, dir) serves as "serving_default" when given no signatures
+        return serving.serving_function(self).get_concrete_function(self.input_signature)
+
+    def export(self, filepath, format: str = "tf_saved_model", verbose: Optional[bool] = None, input_signature=None,
+               **kwargs):
+        """Keras 3's export. "tf_saved_model" (the default) serves the model's serving function under `serve` and
+        "serving_default", typed by `input_signature` (default: the model's); other formats go to Keras."""
+        if format != "tf_saved_model":
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+        if kwargs:
+            raise TypeError(f"export() got unexpected keyword arguments {sorted(kwargs)}")
+        serving.export(self, filepath, input_signature=input_signature, verbose=verbose)
+
     # --- save / load --------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Union[str, os.PathLike], *model_args: Any,
@@ -224,14 +253,22 @@ class TFPreTrainedModel(keras.Model):
         model._load_extras(name, hub_kwargs)
         return (model, info) if output_loading_info else model
 
-    def save_pretrained(self, save_directory: Union[str, os.PathLike], saved_model: bool = False,
-                        safe_serialization: bool = False, push_to_hub: bool = False, **kwargs: Any) -> None:
+    def save_pretrained(self, save_directory: Union[str, os.PathLike], saved_model: bool = False, version: int = 1,
+                        push_to_hub: bool = False, signatures=None, max_shard_size: Union[int, str] = "10GB",
+                        safe_serialization: bool = False, **kwargs: Any) -> None:
         """Write config.json and tf_model.h5 (what transformers' TF classes read and write), or with
         `safe_serialization=True` model.safetensors in PyTorch's names and layout (what the PyTorch classes of
-        polyformer and transformers read, and transformers' TF classes convert). Each file atomically."""
-        if saved_model:
-            raise NotImplementedError("saved_model=True is not supported; save_pretrained writes weights and config")
+        polyformer and transformers read, and transformers' TF classes convert). Each file atomically.
+
+        Args:
+            saved_model: also write a SavedModel to save_directory/saved_model/<version>/ (signatures
+                "serving_default" and "int64_serving", or `signatures`), as 4.37 does.
+            max_shard_size: tf_model.h5 larger than this (bytes, or "5MB" / "10GB") is split into
+                tf_model-0000i-of-0000n.h5 files with tf_model.h5.index.json, in 4.37's layout.
+        """
         save_directory = prepare_save_directory(save_directory, push_to_hub)
+        if saved_model:
+            serving.save_saved_model(self, os.path.join(save_directory, "saved_model", str(int(version))), signatures)
         self.config.architectures = [type(self).__name__[2:]]  # the PyTorch class, as the reference writes it
         if safe_serialization:
             self._save_safetensors(os.path.join(save_directory, SAFE_WEIGHTS))

@@ -273,7 +273,7 @@ class TFPreTrainedModel(keras.Model):
         if safe_serialization:
             self._save_safetensors(os.path.join(save_directory, SAFE_WEIGHTS))
         else:
-            convert.write_h5(os.path.join(save_directory, convert.TF_WEIGHTS), self)
+            convert.save_h5_checkpoint(save_directory, self, max_shard_size)
         self.config.save_pretrained(save_directory)
         self._save_extras(save_directory)
 

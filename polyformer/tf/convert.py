@@ -256,7 +256,10 @@ def save_h5_checkpoint(directory: str, model, max_shard_size: Union[int, str]) -
                 values = {f"{name}:0": variable for name, variable in block}
                 for dataset in datasets:
                     f.create_dataset(dataset, data=values[dataset].numpy())
-                _write_names(f, "layer_names", datasets)
+                if sum(len(d) for d in datasets) < _H5_ATTRIBUTE_LIMIT // 2:
+                    f.attrs["layer_names"] = [d.encode("utf8") for d in datasets]  # variable-length, as 4.37 writes
+                else:
+                    _write_names(f, "layer_names", datasets)
     weight_map = {f"{model.name}/{name}:0": file for file, block in zip(files, blocks) for name, _ in block}
     write_json(index_path, {"metadata": {"total_size": total}, "weight_map": weight_map})
     _remove_stale_h5(directory, keep=set(files) | {TF_WEIGHTS_INDEX})

@@ -37,6 +37,12 @@ logger = logging.getLogger(__name__)
 LEGACY_NAMES = {"inputs": "input_ids", "past": "past_key_values"}
 
 
+def _snake_case(name: str) -> str:
+    """A class name as Keras names a model of it (TFDistilBertForMaskedLM -> tf_distil_bert_for_masked_lm)."""
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def _first_leaf(value: Any) -> Any:
     while isinstance(value, (list, tuple)) and value:
         value = value[0]
@@ -67,7 +73,7 @@ class TFPreTrainedModel(keras.Model):
     pt_scalars: Tuple[str, ...] = ()  # weights PyTorch holds 0-d that TF holds as (1,) (GroupViT's logit_scale)
 
     def __init__(self, config: PretrainedConfig, *inputs, **kwargs):
-        name = kwargs.pop("name", None) or re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", type(self).__name__).lower()
+        name = kwargs.pop("name", None) or _snake_case(type(self).__name__)
         super().__init__(name=name, **kwargs)
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"config must be a PretrainedConfig, got {type(config).__name__}")
@@ -183,6 +189,58 @@ class TFPreTrainedModel(keras.Model):
 
     def can_generate(self) -> bool:
         return False
+
+    def prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Remove attention heads: {layer index: [head indices]} (indices of the unpruned layer). The union
+        with earlier prunings is kept in config.pruned_heads, which save_pretrained writes and from_pretrained
+        re-applies, as in 4.37's PyTorch classes."""
+        if not isinstance(heads_to_prune, Mapping):
+            raise TypeError(f"heads_to_prune must be a dict {{layer index: [head indices]}}, got "
+                            f"{type(heads_to_prune).__name__}")
+        pruned = {int(k): list(v) for k, v in (self.config.pruned_heads or {}).items()}
+        for layer, heads in heads_to_prune.items():
+            pruned[int(layer)] = sorted(set(pruned.get(int(layer), [])) | {int(h) for h in heads})
+        self._prune_heads(heads_to_prune)
+        self.config.pruned_heads = pruned
+        self._forget_traces()
+
+    def _prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot prune heads (nor can 4.37's TF class)")
+
+    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None,
+                                pad_to_multiple_of: Optional[int] = None) -> keras.Variable:
+        """Resize the input token embeddings to `new_num_tokens` rows (rounded up to a multiple of
+        `pad_to_multiple_of`), with PyTorch's semantics: the first rows are kept, new rows are drawn from
+        N(0, initializer_range), the output embeddings follow (tied ones stay the same variable; an untied
+        head gets new columns and zero biases) and config.vocab_size is updated. Returns the embedding matrix
+        (new_num_tokens None and no pad_to_multiple_of: the current one, unchanged)."""
+        embeddings = self.get_input_embeddings()
+        if new_num_tokens is None and pad_to_multiple_of is None:
+            return embeddings.table
+        rows = embeddings.num if new_num_tokens is None else new_num_tokens
+        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+            raise ValueError(f"new_num_tokens must be a positive int, got {new_num_tokens!r}")
+        if pad_to_multiple_of is not None:
+            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
+                raise ValueError(f"pad_to_multiple_of must be a positive int, got {pad_to_multiple_of!r}")
+            rows = -(-rows // pad_to_multiple_of) * pad_to_multiple_of
+        std = getattr(self.config, "initializer_range", 0.02)
+        embeddings.resize(rows, std)
+        head = self.get_output_embeddings()
+        if head is not None:
+            head.resize_outputs(rows, std)
+        config = getattr(self.config, "text_config", None) if not hasattr(self.config, "vocab_size") else self.config
+        config.vocab_size = rows
+        self._forget_traces()
+        return embeddings.table
+
+    def _forget_traces(self) -> None:
+        """Drop traced functions that captured variables since replaced (generate, serving, Keras steps)."""
+        for key in ("_generate_loop", "_beam_loop", "_serving_function"):
+            self.__dict__.pop(key, None)
+        for attr in ("train_function", "test_function", "predict_function"):
+            if getattr(self, attr, None) is not None:
+                setattr(self, attr, None)
 
     # --- serving (SavedModel) -------------------------------------------------------------------------
     @property

@@ -122,8 +122,8 @@ def test_min_new_tokens_holds_eos_back(lm):
 
 
 def test_generate_refuses_what_it_does_not_do(lm):
-    with pytest.raises(NotImplementedError, match="num_beams"):
-        lm.generate(**_prompt(), num_beams=2)
+    with pytest.raises(NotImplementedError, match="penalty_alpha"):
+        lm.generate(**_prompt(), penalty_alpha=0.6, top_k=4)
     with pytest.raises(ValueError, match="does not use"):
         lm.generate(**_prompt(), token_type_ids=_prompt()["input_ids"])
 

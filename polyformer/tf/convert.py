@@ -18,13 +18,20 @@ by dimensions of one (GroupViT's logit_scale: () in PyTorch, (1,) in TF) are res
 tf_model.h5 is what tf-keras' `save_weights` writes for transformers' TF models: one group per top-level layer
 (attribute `layer_names`), each with the attribute `weight_names` (`<model name>/<weight name>:0`, shared
 weights listed in every layer that uses them) and a dataset per weight under that name.
+
+Past `max_shard_size` the weights go, in order, into tf_model-0000i-of-0000n.h5 files as 4.37 shards them: each
+file holds one dataset per weight at its root named `<weight name>:0` (no model name), listed in the root
+attribute `layer_names`; tf_model.h5.index.json maps `<model name>/<weight name>:0` to its file and holds
+metadata.total_size in bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+import re
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -33,6 +40,7 @@ from .backend import keras
 logger = logging.getLogger(__name__)
 
 TF_WEIGHTS = "tf_model.h5"
+TF_WEIGHTS_INDEX = "tf_model.h5.index.json"
 _LAST = {"kernel": "weight", "gamma": "weight", "beta": "bias", "embeddings": "weight",
          "moving_mean": "running_mean", "moving_variance": "running_var"}
 _H5_ATTRIBUTE_LIMIT = 64512  # bytes an HDF5 object header holds; longer name lists are split as tf-keras splits them
@@ -173,23 +181,27 @@ def _write_names(group, name: str, values: List[str]) -> None:
             group.attrs[f"{name}{i}"] = part
 
 
-def read_h5(path: str) -> Dict[str, np.ndarray]:
-    """tf_model.h5 -> {weight name without the model's name and ":0": array}."""
+def read_h5(paths: Union[str, List[str]]) -> Dict[str, np.ndarray]:
+    """tf_model.h5, or its shards -> {weight name without the model's name and ":0": array}."""
     import h5py
 
     from ..checkpoints import CheckpointError
     from ..hub import cache_hint
 
     weights = {}
-    try:
-        with h5py.File(path, "r") as f:
-            for layer in _read_names(f, "layer_names"):
-                group = f[layer]
-                for full in _read_names(group, "weight_names"):
-                    name = full.split("/", 1)[1] if "/" in full else full
-                    weights[name.removesuffix(":0")] = np.asarray(group[full])
-    except (OSError, KeyError) as err:  # h5py's errors for a truncated or damaged file
-        raise CheckpointError(f"{path} could not be read as a TF h5 weights file: {err}.{cache_hint(path)}") from err
+    for path in [paths] if isinstance(paths, str) else paths:
+        try:
+            with h5py.File(path, "r") as f:
+                for layer in _read_names(f, "layer_names"):
+                    item = f[layer]
+                    if isinstance(item, h5py.Dataset):  # a shard: one dataset per weight
+                        weights[layer.removesuffix(":0")] = np.asarray(item)
+                        continue
+                    for full in _read_names(item, "weight_names"):
+                        name = full.split("/", 1)[1] if "/" in full else full
+                        weights[name.removesuffix(":0")] = np.asarray(item[full])
+        except (OSError, KeyError) as err:  # h5py's errors for a truncated or damaged file
+            raise CheckpointError(f"{path} could not be read as a TF h5 weights file: {err}.{cache_hint(path)}") from err
     return weights
 
 
@@ -216,9 +228,78 @@ def write_h5(path: str, model) -> None:
                 group.create_dataset(name, data=variable.numpy())
 
 
-def find_tf_weights(name: str, **hub_kwargs) -> Optional[str]:
-    from ..hub import resolve_file
+def save_h5_checkpoint(directory: str, model, max_shard_size: Union[int, str]) -> List[str]:
+    """tf_model.h5, or past `max_shard_size` its shards and index (see the module docstring), into `directory`;
+    files of an earlier save that this one does not replace are removed. Returns the paths written."""
+    import h5py
+
+    from ..checkpoints import parse_size
+    from ..hub import atomic_path, write_json
+
+    limit = parse_size(max_shard_size)
+    blocks: List[List[Tuple[str, keras.Variable]]] = [[]]
+    size = total = 0
+    for name, variable in named_weights(model):
+        nbytes = int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize
+        if blocks[-1] and size + nbytes > limit:
+            blocks.append([])
+            size = 0
+        blocks[-1].append((name, variable))
+        size += nbytes
+        total += nbytes
+    index_path = os.path.join(directory, TF_WEIGHTS_INDEX)
+    if len(blocks) == 1:
+        written = [os.path.join(directory, TF_WEIGHTS)]
+        write_h5(written[0], model)
+        _remove_stale_h5(directory, keep={TF_WEIGHTS})
+        return written
+    files = [f"tf_model-{i:05d}-of-{len(blocks):05d}.h5" for i in range(1, len(blocks) + 1)]
+    with contextlib.ExitStack() as stack:
+        for file, block in zip(files, blocks):
+            tmp = stack.enter_context(atomic_path(os.path.join(directory, file)))
+            with h5py.File(tmp, "w") as f:
+                datasets = sorted(f"{name}:0" for name, _ in block)  # 4.37 writes them sorted by name
+                values = {f"{name}:0": variable for name, variable in block}
+                for dataset in datasets:
+                    f.create_dataset(dataset, data=values[dataset].numpy())
+                if sum(len(d) for d in datasets) < _H5_ATTRIBUTE_LIMIT // 2:
+                    f.attrs["layer_names"] = [d.encode("utf8") for d in datasets]  # variable-length, as 4.37 writes
+                else:
+                    _write_names(f, "layer_names", datasets)
+    weight_map = {f"{model.name}/{name}:0": file for file, block in zip(files, blocks) for name, _ in block}
+    write_json(index_path, {"metadata": {"total_size": total}, "weight_map": weight_map})
+    _remove_stale_h5(directory, keep=set(files) | {TF_WEIGHTS_INDEX})
+    logger.info("The model is bigger than max_shard_size (%s): split in %d shards, indexed in %s", max_shard_size,
+                len(files), index_path)
+    return [os.path.join(directory, f) for f in files] + [index_path]
+
+
+def _remove_stale_h5(directory: str, keep: set) -> None:
+    from ..saving import remove_file
+
+    pattern = re.compile(r"^tf_model(-\d{5}-of-\d{5})?\.h5(\.index\.json)?$")
+    for name in os.listdir(directory):
+        if pattern.match(name) and name not in keep:
+            remove_file(os.path.join(directory, name))  # within the save's transaction (saving.py)
+
+
+def find_tf_weights(name: str, **hub_kwargs) -> Optional[List[str]]:
+    """The TF weight files of a folder or Hub repo: [tf_model.h5], its shards (through tf_model.h5.index.json),
+    or None."""
+    from ..hub import read_json, resolve_file
 
     if os.path.isfile(name) and name.endswith(".h5"):
-        return name
-    return resolve_file(name, TF_WEIGHTS, required=False, **hub_kwargs)
+        return [name]
+    path = resolve_file(name, TF_WEIGHTS, required=False, **hub_kwargs)
+    if path is not None:
+        return [path]
+    index = resolve_file(name, TF_WEIGHTS_INDEX, required=False, **hub_kwargs)
+    if index is None:
+        return None
+    weight_map = read_json(index, "shard index").get("weight_map")
+    if not isinstance(weight_map, dict):
+        raise ValueError(f"{index} is not a valid shard index: no weight_map")
+    try:
+        return [resolve_file(name, shard, **hub_kwargs) for shard in sorted(set(weight_map.values()))]
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{TF_WEIGHTS_INDEX} names a shard that is missing: {err}") from None

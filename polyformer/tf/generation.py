@@ -1,4 +1,5 @@
-"""`generate()` for the TF causal LMs: greedy search and sampling in one `tf.while_loop` over a static cache.
+"""`generate()` for the TF causal LMs: greedy search, sampling and beam search, each one `tf.while_loop` over a
+static cache.
 
 The prompt runs once (`prefill`), its keys and values are padded to prompt + max_new_tokens, and each step
 writes one token's keys and values at its index (`decode_step`): every shape is fixed, so the loop is traced
@@ -7,9 +8,11 @@ once by `tf.function` (generate() itself may be called inside one) with no host 
 Settings come from `GenerationConfig` (the model's generation_config.json, overridden by keyword arguments),
 as in transformers 4.37: max_length / max_new_tokens, min_length / min_new_tokens, do_sample, temperature,
 top_k, top_p, eos_token_id (one or several), pad_token_id; `seed=(a, b)` makes sampling reproducible
-(stateless draws). Positions follow the attention mask (count of real tokens before each one), so
-left-padded batches decode as the reference does. Finished rows get pad_token_id; the output stops at the
-longest row, as the reference's eager generate() does.
+(stateless draws); repetition_penalty, no_repeat_ngram_size and bad_words_ids (polyformer/tf/processors.py,
+graph versions of 4.37's TF processors); num_beams > 1 runs beam search (polyformer/tf/beam_search.py:
+length_penalty, early_stopping, num_return_sequences). Positions follow the attention mask (count of real
+tokens before each one), so left-padded batches decode as the reference does. Finished rows get
+pad_token_id; the output stops at the longest row, as the reference's eager generate() does.
 
 Notation: B batch, P prompt length, N new tokens, V vocabulary.
 """
@@ -19,18 +22,18 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 from ..generation.config import GenerationConfig
 from ..hub import resolve_file
+from . import processors
 from .backend import tf
 
 logger = logging.getLogger(__name__)
 
 # settings other than these are refused rather than silently ignored
-UNSUPPORTED_DEFAULTS = {"num_beams": 1, "num_beam_groups": 1, "penalty_alpha": None, "repetition_penalty": 1.0,
-                        "no_repeat_ngram_size": 0, "bad_words_ids": None, "force_words_ids": None,
-                        "num_return_sequences": 1, "return_dict_in_generate": False, "output_scores": False,
+UNSUPPORTED_DEFAULTS = {"num_beam_groups": 1, "penalty_alpha": None, "force_words_ids": None,
+                        "return_dict_in_generate": False, "output_scores": False,
                         "forced_bos_token_id": None, "forced_eos_token_id": None, "suppress_tokens": None,
                         "begin_suppress_tokens": None, "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0}
 
@@ -47,6 +50,13 @@ class Settings:
     top_p: float
     eos: Tuple[int, ...]
     pad: int
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    bad_words_ids: Tuple[Tuple[int, ...], ...] = ()
+    num_beams: int = 1
+    num_return_sequences: int = 1
+    length_penalty: float = 1.0
+    early_stopping: Union[bool, str] = False
 
 
 class TFGenerationMixin:
@@ -109,6 +119,14 @@ class TFGenerationMixin:
                 attention_mask = tf.cast(ids != config.pad_token_id, tf.int32)
         mask = tf.cast(tf.convert_to_tensor(attention_mask), tf.int32)
         seed = None if seed is None else tf.constant(seed, tf.int32)
+        if settings.num_beams > 1:
+            from .beam_search import beam_search
+
+            loop = self.__dict__.get("_beam_loop")
+            if loop is None:
+                loop = self.__dict__["_beam_loop"] = tf.function(lambda *a: beam_search(self, *a),
+                                                                 reduce_retracing=True)
+            return loop(ids, mask, settings)
         loop = self.__dict__.get("_generate_loop")
         if loop is None:
             loop = self.__dict__["_generate_loop"] = tf.function(self._loop, reduce_retracing=True)
@@ -117,8 +135,17 @@ class TFGenerationMixin:
     def _settings(self, config: GenerationConfig, prompt: Optional[int]) -> Settings:
         for name, default in UNSUPPORTED_DEFAULTS.items():
             if getattr(config, name, default) != default:
-                raise NotImplementedError(f"generate() of the TensorFlow classes does greedy search and sampling only; "
-                                          f"{name}={getattr(config, name)!r} is not supported")
+                raise NotImplementedError(f"generate() of the TensorFlow classes does greedy search, sampling and beam "
+                                          f"search; {name}={getattr(config, name)!r} is not supported")
+        num_beams, num_return = int(config.num_beams), int(config.num_return_sequences)
+        if num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+        if num_beams > 1 and config.do_sample:
+            raise NotImplementedError("generate() of the TensorFlow classes does not do beam sampling "
+                                      "(num_beams > 1 with do_sample=True)")
+        if num_return > num_beams:
+            raise ValueError(f"num_return_sequences={num_return} must be at most num_beams={num_beams} "
+                             "(greedy search and beam search return at most num_beams sequences per prompt)")
         max_new = config.max_new_tokens
         if max_new is None:
             max_new = config.max_length - prompt
@@ -133,8 +160,20 @@ class TFGenerationMixin:
             if eos:
                 logger.warning("Setting `pad_token_id` to `eos_token_id`:%s for open-end generation.", eos[0])
             pad = eos[0] if eos else 0
+        bad_words = config.bad_words_ids
+        if bad_words is not None:
+            processors.check_bad_words(bad_words)
+            bad_words = tuple(tuple(int(t) for t in word) for word in bad_words)
+        if config.repetition_penalty is not None and not float(config.repetition_penalty) > 0:
+            raise ValueError(f"repetition_penalty has to be a strictly positive float, but is {config.repetition_penalty}")
+        ngram = int(config.no_repeat_ngram_size or 0)
+        if ngram < 0:
+            raise ValueError(f"no_repeat_ngram_size has to be a positive integer (0: off), but is {ngram}")
         return Settings(int(max_new), int(min_new), bool(config.do_sample), float(config.temperature),
-                        int(config.top_k or 0), float(config.top_p), eos, int(pad))
+                        int(config.top_k or 0), float(config.top_p), eos, int(pad),
+                        repetition_penalty=float(config.repetition_penalty or 1.0), no_repeat_ngram_size=ngram,
+                        bad_words_ids=bad_words or (), num_beams=num_beams, num_return_sequences=num_return,
+                        length_penalty=float(config.length_penalty), early_stopping=config.early_stopping)
 
     def _loop(self, ids, mask, seed, s: Settings):
         batch, prompt = tf.shape(ids)[0], tf.shape(ids)[1]
@@ -146,6 +185,7 @@ class TFGenerationMixin:
         columns = tf.range(prompt + s.max_new)[None]
 
         def body(i, sequences, finished, logits, cache):
+            logits = processors.process(logits, sequences, prompt + i, s)
             token = self._next_token(logits, i, seed, s)  # (B,)
             token = tf.where(finished, s.pad, token)
             sequences = tf.where(columns == prompt + i, token[:, None], sequences)

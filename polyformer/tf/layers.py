@@ -33,6 +33,31 @@ class Layer(keras.layers.Layer):
         self.built = True
 
 
+def replace_weight(layer: keras.layers.Layer, attr: str, value, name: str) -> keras.Variable:
+    """Give `layer` a new variable `attr` (named `name`, holding `value`) in place of the old one, whose shape
+    cannot change: the old one is no longer among the layer's weights. Returns the new variable."""
+    old = getattr(layer, attr)
+    for tracked in (layer._trainable_variables, layer._non_trainable_variables):
+        if any(v is old for v in tracked):
+            tracked[:] = [v for v in tracked if v is not old]
+    new = layer.add_weight(name=name, shape=value.shape, initializer="zeros", trainable=old.trainable)
+    new.assign(tf.cast(value, new.dtype))
+    setattr(layer, attr, new)
+    return new
+
+
+def grow_rows(table: tf.Tensor, rows: int, std: float, axis: int = 0) -> tf.Tensor:
+    """`table` cut or extended to `rows` along `axis`: kept entries as they are, new ones drawn from N(0, std)
+    (std 0: zeros), as PyTorch's resize_token_embeddings initialises them."""
+    old = table.shape[axis]
+    if rows <= old:
+        return tf.gather(table, tf.range(rows), axis=axis)
+    shape = list(table.shape)
+    shape[axis] = rows - old
+    extra = tf.random.normal(shape, stddev=std, dtype=table.dtype) if std > 0 else tf.zeros(shape, table.dtype)
+    return tf.concat([table, extra], axis=axis)
+
+
 class Linear(Layer):
     """y = x @ kernel + bias; kernel (in, out), the transpose of torch's Linear weight."""
 
@@ -42,6 +67,13 @@ class Linear(Layer):
         self.in_features, self.out_features = in_features, out_features
         self.kernel = self.add_weight(name="kernel", shape=(in_features, out_features), initializer=initializer(std))
         self.bias = self.add_weight(name="bias", shape=(out_features,), initializer="zeros") if use_bias else None
+
+    def resize_outputs(self, out_features: int, std: float) -> None:
+        """Cut or extend the outputs (kernel columns, bias entries; new ones N(0, std) and 0)."""
+        replace_weight(self, "kernel", grow_rows(self.kernel, out_features, std, axis=1), "kernel")
+        if self.bias is not None:
+            replace_weight(self, "bias", grow_rows(self.bias, out_features, 0.0), "bias")
+        self.out_features = out_features
 
     def call(self, x: tf.Tensor) -> tf.Tensor:  # (..., in) -> (..., out)
         if x.shape.rank == 2:
@@ -72,8 +104,13 @@ class Embedding(Layer):
 
     def __init__(self, num: int, dim: int, std: float = 0.02, weight_name: str = "weight", name: Optional[str] = None):
         super().__init__(name=name)
-        self.num = num
+        self.num, self.weight_name = num, weight_name
         self.table = self.add_weight(name=weight_name, shape=(num, dim), initializer=initializer(std))
+
+    def resize(self, num: int, std: float) -> None:
+        """Keep the first rows, cut the rest or add new ones drawn from N(0, std)."""
+        replace_weight(self, "table", grow_rows(self.table, num, std), self.weight_name)
+        self.num = num
 
     def call(self, ids: tf.Tensor) -> tf.Tensor:  # (...) -> (..., dim)
         tf.debugging.assert_less(ids, tf.cast(self.num, ids.dtype), message=(

@@ -30,12 +30,18 @@ from ..checkpoints import SAFE_WEIGHTS, find_weight_files
 from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..hub import atomic_path, prepare_save_directory
 from ..saving import save_transaction
-from . import convert
+from . import convert, serving
 from .backend import keras, tf
 
 logger = logging.getLogger(__name__)
 
 LEGACY_NAMES = {"inputs": "input_ids", "past": "past_key_values"}
+
+
+def _snake_case(name: str) -> str:
+    """A class name as Keras names a model of it (TFDistilBertForMaskedLM -> tf_distil_bert_for_masked_lm)."""
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _first_leaf(value: Any) -> Any:
@@ -68,7 +74,7 @@ class TFPreTrainedModel(keras.Model):
     pt_scalars: Tuple[str, ...] = ()  # weights PyTorch holds 0-d that TF holds as (1,) (GroupViT's logit_scale)
 
     def __init__(self, config: PretrainedConfig, *inputs, **kwargs):
-        name = kwargs.pop("name", None) or re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", type(self).__name__).lower()
+        name = kwargs.pop("name", None) or _snake_case(type(self).__name__)
         super().__init__(name=name, **kwargs)
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"config must be a PretrainedConfig, got {type(config).__name__}")
@@ -185,6 +191,87 @@ class TFPreTrainedModel(keras.Model):
     def can_generate(self) -> bool:
         return False
 
+    def prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Remove attention heads: {layer index: [head indices]} (indices of the unpruned layer). The union
+        with earlier prunings is kept in config.pruned_heads, which save_pretrained writes and from_pretrained
+        re-applies, as in 4.37's PyTorch classes."""
+        if not isinstance(heads_to_prune, Mapping):
+            raise TypeError(f"heads_to_prune must be a dict {{layer index: [head indices]}}, got "
+                            f"{type(heads_to_prune).__name__}")
+        pruned = {int(k): list(v) for k, v in (self.config.pruned_heads or {}).items()}
+        for layer, heads in heads_to_prune.items():
+            pruned[int(layer)] = sorted(set(pruned.get(int(layer), [])) | {int(h) for h in heads})
+        self._prune_heads(heads_to_prune)
+        self.config.pruned_heads = pruned
+        self._forget_traces()
+
+    def _prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot prune heads (nor can 4.37's TF class)")
+
+    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None,
+                                pad_to_multiple_of: Optional[int] = None) -> keras.Variable:
+        """Resize the input token embeddings to `new_num_tokens` rows (rounded up to a multiple of
+        `pad_to_multiple_of`), with PyTorch's semantics: the first rows are kept, new rows are drawn from
+        N(0, initializer_range), the output embeddings follow (tied ones stay the same variable; an untied
+        head gets new columns and zero biases) and config.vocab_size is updated. Returns the embedding matrix
+        (new_num_tokens None and no pad_to_multiple_of: the current one, unchanged)."""
+        embeddings = self.get_input_embeddings()
+        if new_num_tokens is None and pad_to_multiple_of is None:
+            return embeddings.table
+        rows = embeddings.num if new_num_tokens is None else new_num_tokens
+        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+            raise ValueError(f"new_num_tokens must be a positive int, got {new_num_tokens!r}")
+        if pad_to_multiple_of is not None:
+            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
+                raise ValueError(f"pad_to_multiple_of must be a positive int, got {pad_to_multiple_of!r}")
+            rows = -(-rows // pad_to_multiple_of) * pad_to_multiple_of
+        std = getattr(self.config, "initializer_range", 0.02)
+        embeddings.resize(rows, std)
+        head = self.get_output_embeddings()
+        if head is not None:
+            head.resize_outputs(rows, std)
+        config = getattr(self.config, "text_config", None) if not hasattr(self.config, "vocab_size") else self.config
+        config.vocab_size = rows
+        self._forget_traces()
+        return embeddings.table
+
+    def _forget_traces(self) -> None:
+        """Drop traced functions that captured variables since replaced (generate, serving, Keras steps)."""
+        for key in ("_generate_loop", "_beam_loop", "_serving_function"):
+            self.__dict__.pop(key, None)
+        for attr in ("train_function", "test_function", "predict_function"):
+            if getattr(self, attr, None) is not None:
+                setattr(self, attr, None)
+
+    # --- serving (SavedModel) -------------------------------------------------------------------------
+    @property
+    def input_signature(self) -> Dict[str, tf.TensorSpec]:
+        """{input name: tf.TensorSpec} the serving function takes (see polyformer/tf/serving.py)."""
+        return serving.input_signature(self)
+
+    @property
+    def serving(self):
+        """tf.function: a dict of input tensors -> a flat dict of output tensors (4.37's `serving`)."""
+        return serving.serving_function(self)
+
+    def serving_output(self, output: Any) -> Dict[str, tf.Tensor]:
+        return serving.serving_output(self.config, output)
+
+    @property
+    def _default_save_signature(self):
+        # what tf.saved_model.save(model, dir) serves as "serving_default" when given no signatures
+        return serving.serving_function(self).get_concrete_function(self.input_signature)
+
+    def export(self, filepath, format: str = "tf_saved_model", verbose: Optional[bool] = None, input_signature=None,
+               **kwargs):
+        """Keras 3's export. "tf_saved_model" (the default) serves the model's serving function under `serve` and
+        "serving_default", typed by `input_signature` (default: the model's); other formats go to Keras."""
+        if format != "tf_saved_model":
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+        if kwargs:
+            raise TypeError(f"export() got unexpected keyword arguments {sorted(kwargs)}")
+        serving.export(self, filepath, input_signature=input_signature, verbose=verbose)
+
     # --- save / load --------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Union[str, os.PathLike], *model_args: Any,
@@ -225,20 +312,28 @@ class TFPreTrainedModel(keras.Model):
         model._load_extras(name, hub_kwargs)
         return (model, info) if output_loading_info else model
 
-    def save_pretrained(self, save_directory: Union[str, os.PathLike], saved_model: bool = False,
-                        safe_serialization: bool = False, push_to_hub: bool = False, **kwargs: Any) -> None:
+    def save_pretrained(self, save_directory: Union[str, os.PathLike], saved_model: bool = False, version: int = 1,
+                        push_to_hub: bool = False, signatures=None, max_shard_size: Union[int, str] = "10GB",
+                        safe_serialization: bool = False, **kwargs: Any) -> None:
         """Write config.json and tf_model.h5 (what transformers' TF classes read and write), or with
         `safe_serialization=True` model.safetensors in PyTorch's names and layout (what the PyTorch classes of
-        polyformer and transformers read, and transformers' TF classes convert). Each file atomically."""
-        if saved_model:
-            raise NotImplementedError("saved_model=True is not supported; save_pretrained writes weights and config")
+        polyformer and transformers read, and transformers' TF classes convert). Each file atomically.
+
+        Args:
+            saved_model: also write a SavedModel to save_directory/saved_model/<version>/ (signatures
+                "serving_default" and "int64_serving", or `signatures`), as 4.37 does.
+            max_shard_size: tf_model.h5 larger than this (bytes, or "5MB" / "10GB") is split into
+                tf_model-0000i-of-0000n.h5 files with tf_model.h5.index.json, in 4.37's layout.
+        """
         save_directory = prepare_save_directory(save_directory, push_to_hub)
+        if saved_model:
+            serving.save_saved_model(self, os.path.join(save_directory, "saved_model", str(int(version))), signatures)
         self.config.architectures = [type(self).__name__[2:]]  # the PyTorch class, as the reference writes it
         with save_transaction(save_directory):  # one atomic save (saving.py)
             if safe_serialization:
                 self._save_safetensors(os.path.join(save_directory, SAFE_WEIGHTS))
             else:
-                convert.write_h5(os.path.join(save_directory, convert.TF_WEIGHTS), self)
+                convert.save_h5_checkpoint(save_directory, self, max_shard_size)
             self.config.save_pretrained(save_directory)
             self._save_extras(save_directory)
 

@@ -13,7 +13,7 @@ from typing import Optional
 from ...tf.attention import attend, merge_heads, padding_bias, split_heads
 from ...tf.backend import tf
 from ...tf.heads import classification_loss, span_qa_loss, token_loss
-from ...tf.layers import Embedding, Layer, LayerNorm, Linear, activation, dropout, run_layers
+from ...tf.layers import Embedding, Layer, LayerNorm, Linear, activation, dropout, grow_rows, replace_weight, run_layers
 from ...tf.modeling import TFPreTrainedModel
 from ...outputs import finish
 from ...tf.outputs import (TFBaseModelOutput, TFMaskedLMOutput, TFMultipleChoiceModelOutput,
@@ -51,6 +51,29 @@ class TFMultiHeadSelfAttention(Layer):
         std = config.initializer_range
         self.q_lin, self.k_lin, self.v_lin, self.out_lin = (
             Linear(config.dim, config.dim, std=std, name=n) for n in ("q_lin", "k_lin", "v_lin", "out_lin"))
+
+        self.head_dim = config.dim // config.n_heads
+        self.pruned_heads = set()
+
+    def prune_heads(self, heads) -> None:
+        """Remove attention heads (numbered as in the unpruned layer; heads already removed are skipped):
+        their q/k/v output columns and out_lin input rows go, as PyTorch's prune_heads does."""
+        heads = set(int(h) for h in heads) - self.pruned_heads
+        if not heads:
+            return
+        original = range(self.n_heads + len(self.pruned_heads))
+        kept_heads = [h for h in original if h not in self.pruned_heads | heads]
+        kept_columns = tf.constant([h_index * self.head_dim + d for h_index, h in enumerate(
+            h for h in original if h not in self.pruned_heads) if h in kept_heads for d in range(self.head_dim)],
+            tf.int32)
+        for lin in (self.q_lin, self.k_lin, self.v_lin):
+            replace_weight(lin, "kernel", tf.gather(lin.kernel, kept_columns, axis=1), "kernel")
+            replace_weight(lin, "bias", tf.gather(lin.bias, kept_columns), "bias")
+            lin.out_features = len(kept_heads) * self.head_dim
+        replace_weight(self.out_lin, "kernel", tf.gather(self.out_lin.kernel, kept_columns, axis=0), "kernel")
+        self.out_lin.in_features = len(kept_heads) * self.head_dim
+        self.n_heads = len(kept_heads)
+        self.pruned_heads |= heads
 
     def call(self, x, bias, output_attentions=False, training=False):  # x: (B, T, C)
         q, k, v = (split_heads(lin(x), self.n_heads) for lin in (self.q_lin, self.k_lin, self.v_lin))  # (B, H, T, D)
@@ -126,6 +149,12 @@ class TFDistilBertPreTrainedModel(TFPreTrainedModel):
     def __init__(self, config: DistilBertConfig, *inputs, **kwargs):
         super().__init__(config, *inputs, **kwargs)
         self.distilbert = TFDistilBertMainLayer(config)
+        if config.pruned_heads:  # a pruned checkpoint's config: its weights have the pruned shapes
+            self._prune_heads(config.pruned_heads)
+
+    def _prune_heads(self, heads_to_prune) -> None:
+        for layer, heads in heads_to_prune.items():
+            self.distilbert.transformer.layer[int(layer)].attention.prune_heads(heads)
 
     def get_input_embeddings(self):
         return self.distilbert.embeddings.word_embeddings
@@ -166,6 +195,10 @@ class TFDistilBertLMHead(Layer):
         super().__init__(name=name)
         self.input_embeddings = input_embeddings
         self.bias = self.add_weight(name="bias", shape=(config.vocab_size,), initializer="zeros")
+
+    def resize_outputs(self, vocab_size: int, std: float) -> None:
+        """The weights are the (already resized) word embeddings; the bias is cut or extended with zeros."""
+        replace_weight(self, "bias", grow_rows(self.bias, vocab_size, 0.0), "bias")
 
     def call(self, x):  # (B, T, C) -> (B, T, vocab_size)
         return tf.matmul(x, self.input_embeddings.word_embeddings.table, transpose_b=True) + self.bias

@@ -24,7 +24,7 @@ import regex
 
 from ..hub import write_atomically
 from .base import EncodeOptions
-from .encoding import BatchEncoding
+from .encoding import BatchEncoding, replace_lone_surrogates
 from .fast import PreTrainedTokenizerFast
 from .files import prefixed
 from .slow import PreTrainedTokenizer
@@ -53,8 +53,8 @@ def bytes_to_unicode() -> Dict[int, str]:
 
 
 def to_byte_chars(text: str) -> str:
-    """`text`'s UTF-8 bytes, one table character each."""
-    return "".join(BYTE_TO_CHAR[b] for b in text.encode("utf-8"))
+    """`text`'s UTF-8 bytes, one table character each (a lone surrogate, which has none, counts as U+FFFD)."""
+    return "".join(BYTE_TO_CHAR[b] for b in replace_lone_surrogates(text).encode("utf-8"))
 
 
 def from_byte_chars(chars: str, errors: str = "replace") -> str:

@@ -20,6 +20,7 @@ import sentencepiece as spm
 
 from ..hub import write_atomically
 from .files import prefixed
+from .encoding import replace_lone_surrogates
 from .slow import PreTrainedTokenizer
 
 logger = logging.getLogger(__name__)
@@ -165,7 +166,9 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
 
     def _tokenize(self, text: str, **kwargs) -> List[str]:
         """Pieces of `text`. Without the dummy prefix, sentencepiece would drop a leading "▁" or space,
-        so such text is encoded behind the unknown token's text, whose pieces are then removed."""
+        so such text is encoded behind the unknown token's text, whose pieces are then removed. A lone
+        surrogate, which sentencepiece cannot take, is encoded as U+FFFD."""
+        text = replace_lone_surrogates(text)
         if self.legacy or not text.startswith((SPIECE_UNDERLINE, " ")):
             return self.sp_model.encode(text, out_type=str)
         tokens = self.sp_model.encode(str(self.unk_token) + text, out_type=str)

@@ -93,17 +93,20 @@ class BasicTokenizer:
     def _split_on_punctuation(self, word: str, never_split: Iterable[str]) -> List[str]:
         if not self.do_split_on_punc or word in never_split:
             return [word]
+        # Runs of non-punctuation are collected as lists of characters and joined once: growing a string
+        # held in a list (`pieces[-1] += ch`) copies it each time, quadratic on one long word.
         pieces: List[str] = []
-        new_piece = True
+        run: List[str] = []
         for ch in word:
             if is_punctuation(ch):
+                if run:
+                    pieces.append("".join(run))
+                    run = []
                 pieces.append(ch)
-                new_piece = True
             else:
-                if new_piece:
-                    pieces.append("")
-                pieces[-1] += ch
-                new_piece = False
+                run.append(ch)
+        if run:
+            pieces.append("".join(run))
         return pieces
 
 

@@ -26,6 +26,7 @@ from ..checkpoints import find_weight_files, load_file, parse_size
 from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..generation.config import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import atomic_path, prepare_save_directory, read_json, resolve_file, write_atomically, write_json
+from ..load_report import log_unused_weights
 from .convert import Path, flatten, flax_to_pt, pt_to_flax, torch_to_numpy, unflatten
 
 logger = logging.getLogger(__name__)
@@ -250,8 +251,8 @@ class FlaxPreTrainedModel:
         skip = {m[0] for m in mismatched}
         params = {k: jnp.asarray(state.pop(k)) for k in list(state) if k in expected and k not in skip}
         missing = set(expected) - set(params)
-        if unexpected:
-            logger.info("Some checkpoint weights were not used by %s: %s", type(self).__name__, unexpected)
+        log_unused_weights(logger, type(self).__name__, unexpected, self.config.architectures,
+                           {k[0] for k in expected}, sep="/")
         if missing:
             logger.warning("Some weights of %s were newly initialized (not in the checkpoint): %s. You should "
                            "probably train this model before using it.", type(self).__name__,

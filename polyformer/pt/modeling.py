@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from ..checkpoints import find_weight_files, iter_state_dict, save_state_dict
 from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
+from ..load_report import log_unused_weights
 from .attention import check_implementation
 from ..quantization_config import TorchAoConfig
 from .layers import SinusoidalEmbedding
@@ -370,8 +371,8 @@ class PreTrainedModel(nn.Module):
             logger.warning("Some weights of %s were newly initialized (not in the checkpoint): %s. "
                            "You should probably train this model before using it.",
                            type(self).__name__, missing + [k for k, _, _ in mismatched])
-        if unexpected:
-            logger.info("Some checkpoint weights were not used by %s: %s", type(self).__name__, unexpected)
+        log_unused_weights(logger, type(self).__name__, unexpected, self.config.architectures,
+                           {k.split(".", 1)[0] for k in expected})
         return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched, "error_msgs": []}
 
     @staticmethod

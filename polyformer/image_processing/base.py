@@ -125,7 +125,48 @@ def get_size_dict(size: Union[int, Iterable[int], Dict[str, int], None] = None, 
     if set(size_dict) not in _SIZE_KEYS:
         raise ValueError(f"{param_name} must have one of the key sets {[sorted(k) for k in _SIZE_KEYS]}, got "
                          f"{sorted(size_dict)}")
+    for key, value in size_dict.items():
+        check_image_side(value, f"{param_name}[{key!r}]")
     return size_dict
+
+
+# The longest image side a processor may resize or crop to: 16384 x 16384 RGB in float32 is 3.2 GB already,
+# and no model here takes more than a few hundred pixels. A preprocessor_config.json asking for more (size
+# 10**6 would need terabytes) is refused before any image is touched.
+MAX_IMAGE_SIDE = 16384
+
+
+def check_image_side(value: Any, name: str) -> None:
+    """`value` must be an int in [1, MAX_IMAGE_SIDE] (a size / crop size / image size); else ValueError naming
+    `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_IMAGE_SIDE:
+        raise ValueError(f"{name}={value!r} is not a valid image side: expected an int in [1, {MAX_IMAGE_SIDE}]")
+
+
+def check_processor_values(values: Dict[str, Any]) -> None:
+    """Validate the generic values of an image processor (preprocessor_config.json's keys), in one place:
+    `do_*` switches must be booleans, `image_size` a valid side, `rescale_factor` a finite number and
+    `image_mean` / `image_std` finite numbers (or lists of them; the std non-zero). `size` and `crop_size`
+    are checked by `get_size_dict`. A ValueError names the key, the value and what is allowed."""
+    for key, value in values.items():
+        if key.startswith("do_") and not isinstance(value, bool):
+            raise ValueError(f"{key}={value!r} must be true or false")
+    if values.get("image_size") is not None:
+        check_image_side(values["image_size"], "image_size")
+    if values.get("rescale_factor") is not None and not _finite(values["rescale_factor"]):
+        raise ValueError(f"rescale_factor={values['rescale_factor']!r} must be a finite number")
+    for key in ("image_mean", "image_std"):
+        value = values.get(key)
+        if value is None:
+            continue
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if not items or not all(_finite(item) for item in items) or (key == "image_std" and 0 in items):
+            raise ValueError(f"{key}={value!r} must be a finite number or a non-empty list of them"
+                             + (", none of them 0" if key == "image_std" else ""))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 def is_url(text: str) -> bool:
@@ -204,11 +245,14 @@ class ImageProcessingMixin:
                 setattr(processor, key, value)
             else:
                 unused[key] = value
+        check_processor_values(vars(processor))
         return (processor, unused) if return_unused else processor
 
     @classmethod
     def from_json_file(cls, json_file: Union[str, os.PathLike]):
-        return cls(**read_json(json_file, IMAGE_PROCESSOR_NAME))
+        processor = cls(**read_json(json_file, IMAGE_PROCESSOR_NAME))
+        check_processor_values(vars(processor))
+        return processor
 
     def to_dict(self) -> Dict[str, Any]:
         out = copy.deepcopy(self.__dict__)

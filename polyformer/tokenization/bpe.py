@@ -22,7 +22,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import regex
 
-from ..hub import write_atomically
+from ..file_errors import reading
+from ..hub import InvalidFileError, write_atomically
 from .base import EncodeOptions
 from .encoding import BatchEncoding, replace_lone_surrogates
 from .fast import PreTrainedTokenizerFast
@@ -116,16 +117,22 @@ class BPE:
 
 
 def read_vocab_json(path: str) -> Dict[str, int]:
-    with open(path, encoding="utf-8") as f:
-        vocab = json.load(f)
+    """vocab.json's {token: id}; an InvalidFileError naming the file when it is not that."""
+    with reading(path, "vocab.json (a JSON object token -> id)"):
+        with open(path, encoding="utf-8") as f:
+            vocab = json.load(f)
     if not isinstance(vocab, dict):
-        raise ValueError(f"{path} must hold a JSON object token -> id, got {type(vocab).__name__}")
+        raise InvalidFileError(f"{path} must hold a JSON object token -> id, got {type(vocab).__name__}")
+    bad = next(((token, index) for token, index in vocab.items()
+                if isinstance(index, bool) or not isinstance(index, int) or index < 0), None)
+    if bad is not None:
+        raise InvalidFileError(f"{path}: token {bad[0]!r} has id {bad[1]!r}; ids must be non-negative integers")
     return vocab
 
 
 def read_merges(path: str) -> List[Tuple[str, str]]:
     """The merges of a merges.txt: one "left right" pair a line, after an optional "#version" line."""
-    with open(path, encoding="utf-8") as f:
+    with reading(path, "merges.txt"), open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     if lines and lines[0].startswith("#version"):
         lines = lines[1:]

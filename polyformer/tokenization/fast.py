@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from tokenizers import AddedToken as BackendAddedToken
 from tokenizers import Tokenizer
 
+from ..file_errors import reading
 from ..hub import write_atomically
 from .base import EncodeOptions, PreTrainedTokenizerBase
 from .encoding import (AddedToken, BatchEncoding, PaddingStrategy, TruncationStrategy, as_added_token, is_added_token,
@@ -49,7 +50,8 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
         if tokenizer_object is not None:
             backend = copy.deepcopy(tokenizer_object)
         elif tokenizer_file is not None and not from_slow:
-            backend = Tokenizer.from_file(tokenizer_file)
+            with reading(tokenizer_file, "tokenizer.json (a `tokenizers` tokenizer)"):
+                backend = Tokenizer.from_file(tokenizer_file)
         else:
             backend = self._backend_from_vocab(*args, **kwargs)
             if self.slow_tokenizer_class is not None:

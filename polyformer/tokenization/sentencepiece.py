@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import sentencepiece as spm
 
+from ..file_errors import reading
 from ..hub import write_atomically
 from .files import prefixed
 from .encoding import replace_lone_surrogates
@@ -105,7 +106,8 @@ def load_processor(vocab_file: str, sp_model_kwargs: Optional[Dict[str, Any]] = 
     with open(vocab_file, "rb") as f:
         proto = f.read()
     processor = spm.SentencePieceProcessor(**(sp_model_kwargs or {}))
-    processor.LoadFromSerializedProto(proto if dummy_prefix else proto + _NO_DUMMY_PREFIX)
+    with reading(vocab_file, "sentencepiece model (tokenizer.model)"):
+        processor.LoadFromSerializedProto(proto if dummy_prefix else proto + _NO_DUMMY_PREFIX)
     return processor
 
 

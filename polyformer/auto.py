@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from .configuration import PretrainedConfig, pop_hub_kwargs
+from .configuration import PretrainedConfig, config_source, pop_hub_kwargs
 from .hub import read_json, resolve_file
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ class AutoConfig:
             raise ValueError(f"config.json of {os.fspath(pretrained_model_name_or_path)!r} has no model_type; "
                              "load it with the family's config class instead")
         config_dict.setdefault("_name_or_path", os.fspath(pretrained_model_name_or_path))
-        return cls.config_class(config_dict["model_type"]).from_dict(config_dict, **kwargs)
+        return cls.config_class(config_dict["model_type"]).from_dict(
+            config_dict, _source=config_source(pretrained_model_name_or_path), **kwargs)
 
 
 class _AutoModelBase:

@@ -59,6 +59,8 @@ class FlaxPreTrainedModel:
                  dtype: Any = jnp.float32, _do_init: bool = True, **kwargs: Any):
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
+        config.validate()
+        config.check_fits()  # before any layer is built
         self._config = config
         self._module = self.module_class(config=config, dtype=dtype, **kwargs)
         self.key = jax.random.PRNGKey(seed)

@@ -65,6 +65,8 @@ class PreTrainedModel(nn.Module):
         super().__init__()
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
+        config.validate()
+        config.check_fits()  # before any layer is built
         check_implementation(config._attn_implementation, self._supports_sdpa, self._supports_flash_attn_2)
         self.config = config
         self.name_or_path = config.name_or_path

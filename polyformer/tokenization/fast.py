@@ -217,10 +217,10 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
     def _batch_encode_plus(self, items: List[Any], options: EncodeOptions, **kwargs) -> BatchEncoding:
         if kwargs:
             logger.warning("Keyword arguments %s not recognized.", kwargs)
-        self._set_truncation_and_padding(options)
         items = [tuple(item) if isinstance(item, list) and _is_pair(item, options.is_split_into_words) else item
                  for item in items]
         self._check_stride(options, pair=any(isinstance(item, tuple) for item in items))
+        self._set_truncation_and_padding(options)
         items = replace_lone_surrogates(items)  # the backend refuses them; the slow tokenizers read U+FFFD
         try:
             encodings = self._tokenizer.encode_batch(items, add_special_tokens=options.add_special_tokens,

@@ -82,9 +82,9 @@ _COMMON_DEFAULTS: Dict[str, Any] = {
 
 # Rules every config's values follow (a family adds its own in `value_rules`; see `validate`).
 _COMMON_RULES: Dict[str, Rule] = {
-    **{key: BOOL for key in ("return_dict", "output_hidden_states", "output_attentions", "torchscript",
-                             "use_bfloat16", "tie_word_embeddings", "is_encoder_decoder", "is_decoder",
-                             "add_cross_attention", "tie_encoder_decoder")},
+    **{key: BOOL.or_none() for key in ("return_dict", "output_hidden_states", "output_attentions", "torchscript",
+                                       "use_bfloat16", "tie_word_embeddings", "is_encoder_decoder", "is_decoder",
+                                       "add_cross_attention", "tie_encoder_decoder")},
     "chunk_size_feed_forward": NON_NEGATIVE_INT,
     **{key: TOKEN_IDS for key in ("bos_token_id", "pad_token_id", "eos_token_id", "sep_token_id",
                                   "decoder_start_token_id")},

@@ -287,3 +287,11 @@ def test_zoo_covers_every_tokenizer():
     assert len(NAMES) == 15 and {type(tokenizer(n)).__name__ for n in NAMES} >= {
         "GPT2Tokenizer", "GPT2TokenizerFast", "LlamaTokenizer", "CanineTokenizer"}
     assert GPT2Tokenizer and GPT2TokenizerFast and LlamaTokenizer
+
+
+def test_a_model_with_a_bad_generation_config_fails_on_load_naming_it(tmp_path):
+    config = polyformer.GPTJConfig(n_embd=32, n_layer=1, n_head=2, rotary_dim=4, vocab_size=99, n_positions=64)
+    polyformer.GPTJForCausalLM(config).save_pretrained(tmp_path)
+    (tmp_path / "generation_config.json").write_text(json.dumps({"max_length": "abc"}))
+    with pytest.raises(ValueError, match=r"generation_config\.json.*max_length='abc'"):
+        polyformer.GPTJForCausalLM.from_pretrained(tmp_path)

@@ -18,6 +18,7 @@ import PIL.Image
 
 from ..hub import prepare_save_directory, read_json, resolve_file, write_atomically
 from ..tokenization.encoding import TensorType, _tensor_functions
+from ..value_rules import BOOL, Rule, check_values
 from . import transforms
 
 __all__ = ["BatchFeature", "ImageProcessingMixin", "BaseImageProcessor", "get_size_dict", "is_url", "open_image",
@@ -136,37 +137,41 @@ def get_size_dict(size: Union[int, Iterable[int], Dict[str, int], None] = None, 
 MAX_IMAGE_SIDE = 16384
 
 
+_IMAGE_SIDE = Rule(lambda v: not isinstance(v, bool) and isinstance(v, (int, np.integer)) and 1 <= v <= MAX_IMAGE_SIDE,
+                   f"an int in [1, {MAX_IMAGE_SIDE}]")
+
+
 def check_image_side(value: Any, name: str) -> None:
     """`value` must be an int in [1, MAX_IMAGE_SIDE] (a size / crop size / image size); else ValueError naming
     `name`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_IMAGE_SIDE:
-        raise ValueError(f"{name}={value!r} is not a valid image side: expected an int in [1, {MAX_IMAGE_SIDE}]")
-
-
-def check_processor_values(values: Dict[str, Any]) -> None:
-    """Validate the generic values of an image processor (preprocessor_config.json's keys), in one place:
-    `do_*` switches must be booleans, `image_size` a valid side, `rescale_factor` a finite number and
-    `image_mean` / `image_std` finite numbers (or lists of them; the std non-zero). `size` and `crop_size`
-    are checked by `get_size_dict`. A ValueError names the key, the value and what is allowed."""
-    for key, value in values.items():
-        if key.startswith("do_") and not isinstance(value, bool):
-            raise ValueError(f"{key}={value!r} must be true or false")
-    if values.get("image_size") is not None:
-        check_image_side(values["image_size"], "image_size")
-    if values.get("rescale_factor") is not None and not _finite(values["rescale_factor"]):
-        raise ValueError(f"rescale_factor={values['rescale_factor']!r} must be a finite number")
-    for key in ("image_mean", "image_std"):
-        value = values.get(key)
-        if value is None:
-            continue
-        items = value if isinstance(value, (list, tuple)) else [value]
-        if not items or not all(_finite(item) for item in items) or (key == "image_std" and 0 in items):
-            raise ValueError(f"{key}={value!r} must be a finite number or a non-empty list of them"
-                             + (", none of them 0" if key == "image_std" else ""))
+    check_values({name: value}, {name: _IMAGE_SIDE})
 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+def _numbers(value: Any, nonzero: bool) -> bool:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return bool(items) and all(_finite(item) and not (nonzero and item == 0) for item in items)
+
+
+_PROCESSOR_RULES = {
+    "image_size": _IMAGE_SIDE.or_none(),
+    "rescale_factor": Rule(_finite, "a finite number").or_none(),
+    "image_mean": Rule(lambda v: _numbers(v, nonzero=False), "a finite number or a non-empty list of them").or_none(),
+    "image_std": Rule(lambda v: _numbers(v, nonzero=True), "a non-zero finite number or a non-empty list of them"
+                      ).or_none(),
+}
+
+
+def check_processor_values(values: Dict[str, Any], source: str = IMAGE_PROCESSOR_NAME) -> None:
+    """Validate the generic values of an image processor (preprocessor_config.json's keys) with the rules of
+    `value_rules`: `do_*` switches must be booleans, `image_size` a valid side, `rescale_factor` a finite
+    number and `image_mean` / `image_std` finite numbers (or lists of them; the std non-zero). `size` and
+    `crop_size` are checked by `get_size_dict`. A ValueError names the key, the value and what is allowed."""
+    switches = {key: BOOL for key in values if key.startswith("do_")}
+    check_values(values, {**switches, **_PROCESSOR_RULES}, source)
 
 
 def is_url(text: str) -> bool:

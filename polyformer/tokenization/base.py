@@ -38,12 +38,13 @@ LARGE_INTEGER = int(1e20)
 # The init arguments (tokenizer_config.json keys) every tokenizer checks before using them.
 _MAX_LENGTH = Rule(lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1
                                            and float(v).is_integer()), "a positive int or null")
+# Switches may be null (files written by other versions do), never "no" or "false".
 TOKENIZER_RULES = {
     "model_max_length": _MAX_LENGTH, "max_len": _MAX_LENGTH,
-    "do_lower_case": BOOL, "do_basic_tokenize": BOOL, "tokenize_chinese_chars": BOOL, "strip_accents": BOOL.or_none(),
-    "add_prefix_space": BOOL, "trim_offsets": BOOL, "clean_up_tokenization_spaces": BOOL,
-    "split_special_tokens": BOOL, "add_bos_token": BOOL, "add_eos_token": BOOL, "legacy": BOOL.or_none(),
-    "use_default_system_prompt": BOOL, "do_split_on_punc": BOOL,
+    **{key: BOOL.or_none() for key in ("do_lower_case", "do_basic_tokenize", "tokenize_chinese_chars", "strip_accents",
+                                       "add_prefix_space", "trim_offsets", "clean_up_tokenization_spaces",
+                                       "split_special_tokens", "add_bos_token", "add_eos_token", "legacy",
+                                       "use_default_system_prompt", "do_split_on_punc")},
 }
 
 

@@ -74,7 +74,8 @@ def load_pretrained_kwargs(cls, name: str, kwargs: Dict[str, Any], hub: Dict[str
     decoder: Dict[int, AddedToken] = {}
     if "added_tokens_decoder" in config:
         for index, state in config["added_tokens_decoder"].items():
-            decoder[added_token_id(index, state)] = AddedToken(**state) if isinstance(state, dict) else as_added_token(state)
+            token = AddedToken(**state) if isinstance(state, dict) else as_added_token(state)
+            decoder[added_token_id(index, state)] = token
     else:  # files older than transformers 4.34, or written by 5.x
         decoder = _legacy_added_tokens(config, kwargs, resolved)
     config["added_tokens_decoder"] = decoder

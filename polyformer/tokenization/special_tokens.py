@@ -30,8 +30,9 @@ def check_added_token_ids(decoder: Dict[Any, Any], size: int,
 
     Each id must be an int in [0, size + number of added tokens) (`size`: the vocabulary the tokenizer
     already has), and an id the vocabulary already uses must name that same token (`other_token(id,
-    content)`: the vocabulary's token at `id` when it is another one, else None): otherwise the slow tokenizer would emit an id the model has no row for, or two tokens
-    would share an id, and the slow and fast tokenizers would disagree.
+    content)`: the vocabulary's token at `id` when it is another one, else None): otherwise the slow
+    tokenizer would emit an id the model has no row for, or two tokens would share an id, and the slow
+    and fast tokenizers would disagree.
     """
     limit = size + len(decoder)
     for key, token in decoder.items():

@@ -228,17 +228,21 @@ class PretrainedConfig:
                     if isinstance(values.get(k), int))
         return count + sum(v._layer_count() for v in vars(self).values() if isinstance(v, PretrainedConfig))
 
-    def check_fits(self, available_bytes: Optional[int] = None) -> None:
+    def check_fits(self, available_bytes: Optional[int] = None, bytes_per_weight: Optional[int] = None) -> None:
         """Refuse, before any weight is allocated, a config whose model would need more memory than the
         machine has (RAM + swap, or `available_bytes`): e.g. n_layers 10**9 in a downloaded config.json,
-        which would otherwise build layers until memory runs out. The estimate (`estimate_parameters` x
-        the bytes of `torch_dtype`, float32 when unset, plus a per-layer overhead) errs high for the
-        embeddings and low for nothing that matters; only absurd configs come near the limit."""
+        which would otherwise build layers until memory runs out.
+
+        The estimate is `estimate_parameters()` x `bytes_per_weight` (default: the bytes of `torch_dtype`,
+        float32 when unset; 0 for a model built on the meta device, whose weights take no memory) plus a
+        per-layer overhead for the Python objects. It errs low (no biases, norms, untied heads or a gated
+        MLP's third matrix), so only configs that truly cannot fit are refused."""
         available = machine_memory_bytes() if available_bytes is None else available_bytes
         if available is None:
             return
         parameters = self.estimate_parameters()
-        needed = parameters * _DTYPE_BYTES.get(str(self.torch_dtype), 4) + self._layer_count() * _LAYER_OVERHEAD_BYTES
+        per_weight = _DTYPE_BYTES.get(str(self.torch_dtype), 4) if bytes_per_weight is None else bytes_per_weight
+        needed = parameters * per_weight + self._layer_count() * _LAYER_OVERHEAD_BYTES
         if needed > available:
             keys = {key: self._values().get(name) for key, name in _flat_size_keys(self).items()}
             raise ValueError(

@@ -66,7 +66,8 @@ class PreTrainedModel(nn.Module):
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
         config.validate()
-        config.check_fits()  # before any layer is built
+        # before any layer is built (on the meta device only the layers' Python objects take memory)
+        config.check_fits(bytes_per_weight=0 if torch.get_default_device().type == "meta" else None)
         check_implementation(config._attn_implementation, self._supports_sdpa, self._supports_flash_attn_2)
         self.config = config
         self.name_or_path = config.name_or_path
@@ -324,6 +325,7 @@ class PreTrainedModel(nn.Module):
         first = next((t for t in state.values() if t.is_floating_point()), None)
         dtype = resolve_dtype(torch_dtype, config, first)
 
+        config.check_fits(bytes_per_weight=torch.empty((), dtype=dtype).element_size())  # the loaded model's size
         with torch.device("meta"):
             model = cls(config, *model_args)
         info = model._load_state(state, dtype, ignore_mismatched_sizes)

@@ -106,6 +106,32 @@ def test_stop_strings_of_several_byte_tokens_stop(stop):
     assert stops == [False] * (len(suffix) - 1) + [True]
 
 
+def test_generate_stops_at_an_emoji_spread_over_four_tokens():
+    """A toy model and a byte-level tokenizer: four generated tokens decode to the four UTF-8 bytes of
+    "😀"; the row stops right after the fourth, the other row runs on."""
+    import torch
+
+    from helpers.generation_models import toy_model
+
+    model = toy_model()
+    batch = {"input_ids": torch.tensor([[0, 0, 5, 9, 3, 7], [11, 4, 19, 8, 3, 14]]),
+             "attention_mask": torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])}
+    free = model.generate(**batch, max_new_tokens=10, pad_token_id=0)
+    new = free[0, 6:].tolist()
+    emoji_ids = new[1:5]
+    assert len(set(emoji_ids)) == 4, new  # the toy's greedy output gives four distinct ids there
+    table = {index: b"abcdefghijklmnopqrstuvwxyz"[index:index + 1] for index in range(24)}
+    table.update(zip(emoji_ids, [bytes([b]) for b in "😀".encode("utf-8")]))
+
+    class ByteTokenizer:
+        def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=False):
+            return b"".join(table[i] for i in ids).decode("utf-8", errors="replace")
+
+    out = model.generate(**batch, max_new_tokens=10, pad_token_id=0, stop_strings="😀", tokenizer=ByteTokenizer())
+    assert out[0, 6:11].tolist() == new[:5] and (out[0, 11:] == 0).all()
+    assert ByteTokenizer().decode(out[0, 6:11].tolist()).endswith("😀")
+
+
 # --- row 11: slow WordPiece on one long word -----------------------------------------------------
 def test_slow_wordpiece_is_linear_on_one_long_word():
     tok = tokenizer("distilbert-slow")

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from .configuration import PretrainedConfig, pop_hub_kwargs
+from .configuration import PretrainedConfig, config_source, pop_hub_kwargs
 from .hub import read_json, resolve_file
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,39 @@ def _public(name: str) -> Any:
     return getattr(polyformer, name, None)
 
 
+def _public_of_kind(class_name: str, kind: str, key: str, source: str) -> Optional[type]:
+    """The polyformer class a file names (None when polyformer has no such name); a ValueError when the
+    name is another kind of object (e.g. tokenizer_class "DistilBertModel"): an Auto class only ever
+    instantiates classes of its own kind, whatever a downloaded file says.
+
+    Args:
+        kind: "tokenizer", "image processor" or "processor".
+        key / source: the key and the file (or argument) naming the class, for the message.
+    """
+    found = _public(class_name)
+    if found is None:
+        return None
+    base = _kind_base(kind)
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise ValueError(f"{source} names {key}={class_name!r}, which is not a {kind} class: only {kind} classes "
+                         f"(subclasses of {base.__name__}) can be loaded this way")
+    return found
+
+
+def _kind_base(kind: str) -> type:
+    if kind == "tokenizer":
+        from .tokenization.base import PreTrainedTokenizerBase
+
+        return PreTrainedTokenizerBase
+    if kind == "image processor":
+        from .image_processing.base import ImageProcessingMixin
+
+        return ImageProcessingMixin
+    from .image_processing.processor import ProcessorMixin
+
+    return ProcessorMixin
+
+
 def _family(model_type: Optional[str]) -> Family:
     if model_type not in FAMILIES:
         raise ValueError(f"unrecognised model_type {model_type!r}; polyformer knows {sorted(FAMILIES)}")
@@ -75,7 +108,8 @@ class AutoConfig:
             raise ValueError(f"config.json of {os.fspath(pretrained_model_name_or_path)!r} has no model_type; "
                              "load it with the family's config class instead")
         config_dict.setdefault("_name_or_path", os.fspath(pretrained_model_name_or_path))
-        return cls.config_class(config_dict["model_type"]).from_dict(config_dict, **kwargs)
+        return cls.config_class(config_dict["model_type"]).from_dict(
+            config_dict, _source=config_source(pretrained_model_name_or_path), **kwargs)
 
 
 class _AutoModelBase:
@@ -143,7 +177,8 @@ class AutoTokenizer:
         hub_kwargs = {k: kwargs[k] for k in pop_hub_kwargs(dict(kwargs))}
         slow, fast = cls._class_names(name, kwargs.pop("tokenizer_type", None), hub_kwargs)
         for class_name in ((fast, slow) if use_fast else (slow, fast)):
-            tokenizer_cls = _public(class_name) if class_name else None
+            tokenizer_cls = (_public_of_kind(class_name, "tokenizer", "tokenizer_class", name)
+                             if class_name else None)
             if tokenizer_cls is not None:
                 return tokenizer_cls.from_pretrained(name, *inputs, **kwargs)
         raise ValueError(f"tokenizer class {slow or fast!r} of {name!r} is not available in polyformer")
@@ -156,13 +191,18 @@ class AutoTokenizer:
             class_name = _family(tokenizer_type).tokenizer
         else:
             path = resolve_file(name, "tokenizer_config.json", required=False, **hub_kwargs)
+            source = "tokenizer_config.json"
             if path is not None:
                 class_name = read_json(path, "tokenizer_config.json").get("tokenizer_class")
             config_dict = None
             if class_name is None:
                 config_dict = PretrainedConfig.get_config_dict(name, **hub_kwargs)
-                class_name = config_dict.get("tokenizer_class")
-            if class_name is None or _public(class_name.removesuffix("Fast")) is None:
+                class_name, source = config_dict.get("tokenizer_class"), "config.json"
+            if class_name is not None and not isinstance(class_name, str):
+                raise ValueError(f"{source} of {name!r}: tokenizer_class must be a class name (a str), "
+                                 f"got {class_name!r}")
+            if class_name is None or _public_of_kind(class_name.removesuffix("Fast"), "tokenizer", "tokenizer_class",
+                                                     f"{source} of {name!r}") is None:
                 if class_name is not None:
                     logger.info("tokenizer_class %s is unknown; using config.json's model_type", class_name)
                 if config_dict is None:
@@ -206,7 +246,11 @@ class AutoImageProcessor:
         if class_name is None:
             model_type = _model_type(name, hub_kwargs)
             class_name = _family(model_type).image_processor if model_type else None
-        processor_cls = _public(class_name) if class_name else None
+        if class_name is not None and not isinstance(class_name, str):
+            raise ValueError(f"preprocessor_config.json of {name!r}: image_processor_type must be a class name (a "
+                             f"str), got {class_name!r}")
+        processor_cls = (_public_of_kind(class_name, "image processor", "image_processor_type",
+                                         f"preprocessor_config.json of {name!r}") if class_name else None)
         if processor_cls is None:
             raise ValueError(f"no image processor is known for {name!r}"
                              + (f" (it names {class_name!r}, which polyformer does not provide)" if class_name else
@@ -231,15 +275,19 @@ class AutoProcessor:
         name = os.fspath(pretrained_model_name_or_path)
         hub_kwargs = {k: kwargs[k] for k in pop_hub_kwargs(dict(kwargs))}
         class_name = None
+        source = None
         for filename in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
             class_name = _json_value(name, filename, "processor_class", hub_kwargs)
             if class_name is not None:
+                source = f"{filename} of {name!r}"
+                if not isinstance(class_name, str):
+                    raise ValueError(f"{source}: processor_class must be a class name (a str), got {class_name!r}")
                 break
         if class_name is None:
             model_type = _model_type(name, hub_kwargs)
             class_name = FAMILIES[model_type].processor if model_type in FAMILIES else None
         if class_name is not None:
-            processor_cls = _public(class_name)
+            processor_cls = _public_of_kind(class_name, "processor", "processor_class", source or repr(name))
             if processor_cls is None:
                 raise ValueError(f"{name!r} names processor class {class_name!r}, which polyformer does not provide")
             return processor_cls.from_pretrained(name, **kwargs)

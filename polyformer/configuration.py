@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from .hub import read_json, resolve_file, write_atomically
 from .saving import save_transaction
+from .value_rules import BOOL, NON_NEGATIVE_INT, TOKEN_IDS, Rule, check_values, merged_rules
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,21 @@ _COMMON_DEFAULTS: Dict[str, Any] = {
     "problem_type": None,
 }
 
+# Rules every config's values follow (a family adds its own in `value_rules`; see `validate`).
+_COMMON_RULES: Dict[str, Rule] = {
+    **{key: BOOL.or_none() for key in ("return_dict", "output_hidden_states", "output_attentions", "torchscript",
+                                       "use_bfloat16", "tie_word_embeddings", "is_encoder_decoder", "is_decoder",
+                                       "add_cross_attention", "tie_encoder_decoder")},
+    "chunk_size_feed_forward": NON_NEGATIVE_INT,
+    **{key: TOKEN_IDS for key in ("bos_token_id", "pad_token_id", "eos_token_id", "sep_token_id",
+                                  "decoder_start_token_id")},
+}
+
+# Bytes of one weight per torch_dtype name (float32 when unknown), for the size estimate.
+_DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+# Python objects, buffers and bookkeeping of one layer, beyond its weights (an over-estimate is harmless).
+_LAYER_OVERHEAD_BYTES = 64 * 1024
+
 # Keys that live on the object but never go into config.json.
 _NOT_SAVED = ("_attn_implementation_internal", "_commit_hash", "_auto_class")
 
@@ -108,6 +124,13 @@ class PretrainedConfig:
     model_type: str = ""
     attribute_map: Dict[str, str] = {}
     is_composition: bool = False
+    # The family's declaration of what its keys may hold (e.g. {"n_layers": NON_NEGATIVE_INT, "dropout":
+    # PROBABILITY}); `validate` checks them with the common rules, when config.json is read and before a
+    # model is built.
+    value_rules: Dict[str, Rule] = {}
+    # The keys (attribute names or aliases) the size estimate reads: "layers" (one key or a tuple of keys,
+    # summed), "hidden", "ffn" (default 4 x hidden), "vocab", "positions". Empty: no estimate of its own.
+    size_keys: Dict[str, Any] = {}
 
     def __setattr__(self, key: str, value: Any) -> None:
         key = type(self).attribute_map.get(key, key)
@@ -157,6 +180,77 @@ class PretrainedConfig:
                 logger.error("can't set %s=%r on %s", key, value, type(self).__name__)
                 raise
 
+    # --- validation -------------------------------------------------------------------------------
+    def validate(self, source: Optional[str] = None) -> None:
+        """Check every declared value (the common rules and the family's `value_rules`), then the
+        sub-configs'. A ValueError names the key, the value, what is allowed and `source` (the file)."""
+        where = source or f"{type(self).__name__}"
+        check_values(self._values(), merged_rules(_COMMON_RULES, type(self).value_rules), where)
+        for key, value in vars(self).items():
+            if isinstance(value, PretrainedConfig):
+                value.validate(f"{where}, {key}")
+
+    def _values(self) -> Dict[str, Any]:
+        """The attributes the rules may name (aliases resolved: a rule may use either name)."""
+        values = dict(vars(self))
+        for alias, name in type(self).attribute_map.items():
+            if name in values:
+                values[alias] = values[name]
+        return values
+
+    def estimate_parameters(self) -> int:
+        """A rough upper estimate of the model's weight count from `size_keys` (embeddings, then per layer four
+        hidden x hidden attention matrices and two hidden x ffn ones), plus the sub-configs'. Only for
+        refusing configs that cannot fit; never exact."""
+        total = 0
+        keys = type(self).size_keys
+        if keys:
+            values = self._values()
+
+            def number(name: str, default: int = 0) -> int:
+                value = values.get(name, default) if name else default
+                return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+            layer_keys = keys.get("layers", ())
+            layers = sum(number(k) for k in ((layer_keys,) if isinstance(layer_keys, str) else layer_keys))
+            hidden = number(keys.get("hidden", ""))
+            ffn = number(keys.get("ffn", ""), 4 * hidden)
+            embeddings = (number(keys.get("vocab", "")) + number(keys.get("positions", ""))) * hidden
+            total += embeddings + layers * (4 * hidden * hidden + 2 * hidden * ffn)
+        for value in vars(self).values():
+            if isinstance(value, PretrainedConfig):
+                total += value.estimate_parameters()
+        return total
+
+    def _layer_count(self) -> int:
+        keys = type(self).size_keys.get("layers", ())
+        values = self._values()
+        count = sum(values.get(k, 0) for k in ((keys,) if isinstance(keys, str) else keys)
+                    if isinstance(values.get(k), int))
+        return count + sum(v._layer_count() for v in vars(self).values() if isinstance(v, PretrainedConfig))
+
+    def check_fits(self, available_bytes: Optional[int] = None, bytes_per_weight: Optional[int] = None) -> None:
+        """Refuse, before any weight is allocated, a config whose model would need more memory than the
+        machine has (RAM + swap, or `available_bytes`): e.g. n_layers 10**9 in a downloaded config.json,
+        which would otherwise build layers until memory runs out.
+
+        The estimate is `estimate_parameters()` x `bytes_per_weight` (default: the bytes of `torch_dtype`,
+        float32 when unset; 0 for a model built on the meta device, whose weights take no memory) plus a
+        per-layer overhead for the Python objects. It errs low (no biases, norms, untied heads or a gated
+        MLP's third matrix), so only configs that truly cannot fit are refused."""
+        available = machine_memory_bytes() if available_bytes is None else available_bytes
+        if available is None:
+            return
+        parameters = self.estimate_parameters()
+        per_weight = _DTYPE_BYTES.get(str(self.torch_dtype), 4) if bytes_per_weight is None else bytes_per_weight
+        needed = parameters * per_weight + self._layer_count() * _LAYER_OVERHEAD_BYTES
+        if needed > available:
+            keys = {key: self._values().get(name) for key, name in _flat_size_keys(self).items()}
+            raise ValueError(
+                f"{type(self).__name__} ({self.name_or_path or 'no file'}) describes a model of about "
+                f"{parameters:.3g} weights, {needed / 2**30:.3g} GiB, more than this machine's memory "
+                f"({available / 2**30:.3g} GiB); its sizes: {keys}. Check config.json.")
+
     # --- labels -----------------------------------------------------------------------------------
     @property
     def num_labels(self) -> int:
@@ -197,6 +291,7 @@ class PretrainedConfig:
         """Build a config from a dict; `kwargs` override its values. With `return_unused_kwargs=True`
         the kwargs that are not config attributes come back separately."""
         return_unused = kwargs.pop("return_unused_kwargs", False)
+        source = kwargs.pop("_source", None)  # the file the dict came from, for error messages
         config = cls(**config_dict)
         unused = {}
         for key, value in kwargs.items():
@@ -211,6 +306,7 @@ class PretrainedConfig:
                 setattr(config, key, value)
             else:
                 unused[key] = value
+        config.validate(source)
         return (config, unused) if return_unused else config
 
     @classmethod
@@ -236,7 +332,7 @@ class PretrainedConfig:
                 f"but {cls.__name__} expects model_type {cls.model_type!r}"
             )
         config_dict.setdefault("_name_or_path", os.fspath(pretrained_model_name_or_path))
-        return cls.from_dict(config_dict, **kwargs)
+        return cls.from_dict(config_dict, _source=config_source(pretrained_model_name_or_path), **kwargs)
 
     def to_dict(self) -> Dict[str, Any]:
         """Every attribute, as config.json would hold it (with `model_type`)."""
@@ -291,6 +387,37 @@ class PretrainedConfig:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string(use_diff=False)}"
+
+
+def config_source(pretrained_model_name_or_path: Union[str, os.PathLike]) -> str:
+    """How error messages name the config.json of a folder, a file or a Hub id."""
+    path = os.fspath(pretrained_model_name_or_path)
+    return path if path.endswith(".json") else os.path.join(path, CONFIG_NAME)
+
+
+def _flat_size_keys(config: PretrainedConfig) -> Dict[str, str]:
+    """{key: attribute} of the size keys a config declares (the layer keys listed one by one)."""
+    out: Dict[str, str] = {}
+    for role, names in type(config).size_keys.items():
+        for name in ((names,) if isinstance(names, str) else names):
+            out[name] = name
+    return out
+
+
+def machine_memory_bytes() -> Optional[int]:
+    """Physical memory plus swap, in bytes (None where the platform does not say)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("SwapTotal:"):
+                    total += int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return total
 
 
 def _nested_diff(values: Dict[str, Any], parent_defaults: Dict[str, Any], config: PretrainedConfig) -> Dict[str, Any]:

@@ -300,6 +300,8 @@ def read_json(path: PathLike, what: str = "file") -> dict:
             data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InvalidFileError(f"{path} is not valid JSON: {err}.{cache_hint(path)}") from None
+    except RecursionError:
+        raise InvalidFileError(f"{path} is not valid JSON: it is nested too deeply.{cache_hint(path)}") from None
     if not isinstance(data, dict):
         raise InvalidFileError(f"{path} must hold a JSON object, got {type(data).__name__}.{cache_hint(path)}")
     return data

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from ..hub import read_json, resolve_file, write_atomically
 from ..saving import save_transaction
+from ..value_rules import BOOL, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, NUMBER, POSITIVE_INT, TOKEN_IDS, check_values
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,23 @@ FORMAT_VERSION = "4.37.2"  # written as `transformers_version`: the format these
 METADATA_FIELDS = ("_from_model_config", "_commit_hash", "_original_object_hash", "transformers_version")
 
 # Every attribute that parametrises generate(), with its default, in the reference's order.
+# Types (and ranges) of the values generate() reads; checked by `validate`, so that "abc" in a
+# generation_config.json is refused on load rather than raising a TypeError deep inside generate().
+_RULES = {
+    **{key: NON_NEGATIVE_INT.or_none() for key in ("max_length", "min_length", "min_new_tokens", "top_k",
+                                                   "no_repeat_ngram_size", "encoder_no_repeat_ngram_size")},
+    **{key: POSITIVE_INT.or_none() for key in ("num_beam_groups", "num_return_sequences")},
+    **{key: NUMBER.or_none() for key in ("temperature", "top_p", "typical_p", "epsilon_cutoff", "eta_cutoff",
+                                         "diversity_penalty", "repetition_penalty", "encoder_repetition_penalty",
+                                         "length_penalty", "guidance_scale", "penalty_alpha")},
+    "max_time": NON_NEGATIVE_NUMBER.or_none(),
+    **{key: BOOL.or_none() for key in ("do_sample", "use_cache", "renormalize_logits", "remove_invalid_values",
+                                       "output_attentions", "output_hidden_states", "output_scores",
+                                       "return_dict_in_generate")},
+    **{key: TOKEN_IDS for key in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id",
+                                  "forced_bos_token_id", "forced_eos_token_id")},
+}
+
 _DEFAULTS: Dict[str, Any] = {
     # length
     "max_length": 20, "max_new_tokens": None, "min_length": 0, "min_new_tokens": None,
@@ -123,7 +141,9 @@ class GenerationConfig:
     # --- validation -------------------------------------------------------------------------------
     def validate(self, is_init: bool = False) -> None:
         """Raise for values that cannot work, warn (UserWarning) for flags the chosen strategy ignores —
-        the reference's checks, plus `num_beams >= 1` and `max_new_tokens >= 0`."""
+        the reference's checks, plus `num_beams >= 1`, `max_new_tokens >= 0` and the types of the values
+        generate() reads (`_RULES`: "abc" for max_length is refused here, naming the key)."""
+        check_values(vars(self), _RULES, "generation config")
         if self.early_stopping not in (True, False, "never"):
             raise ValueError(f"`early_stopping` must be a boolean or 'never', but is {self.early_stopping}.")
         if self.num_beams is None:
@@ -244,7 +264,11 @@ class GenerationConfig:
     @classmethod
     def from_json_file(cls, json_file: Union[str, os.PathLike], **kwargs: Any) -> Union["GenerationConfig", Tuple]:
         """A config from one JSON file; kwargs as in `from_dict`."""
-        result = cls.from_dict(read_json(json_file, GENERATION_CONFIG_NAME), **kwargs)
+        values = read_json(json_file, GENERATION_CONFIG_NAME)
+        try:
+            result = cls.from_dict(values, **kwargs)
+        except ValueError as err:
+            raise ValueError(f"{os.fspath(json_file)}: {err}") from err
         config = result[0] if isinstance(result, tuple) else result
         config._original_object_hash = hash(config)  # lets generate() notice later edits
         return result

@@ -72,8 +72,10 @@ class MaxTimeCriteria(StoppingCriteria):
 class StopStringCriteria(StoppingCriteria):
     """A row stops once its text ends with one of `stop_strings` (the string stays in the output).
 
-    Each step decodes only the last few tokens of each row (enough to cover the longest stop string, with
-    a margin, as a token decodes to at least one character), so the cost does not grow with the sequence.
+    Each step decodes only the last few tokens of each row, so the cost does not grow with the sequence.
+    The window is counted in UTF-8 bytes, not characters: a byte-level BPE token may hold a single byte of
+    "😀" (4 bytes) or "中文" (6), and every token decodes to at least one byte, so the longest stop string's
+    byte length (plus a margin) always covers it, whatever its token count. Matching is on decoded text.
     Stopping is decided after each generated token only.
     """
 
@@ -85,7 +87,7 @@ class StopStringCriteria(StoppingCriteria):
             raise ValueError(f"stop_strings must be a non-empty string or a list of them, got {stop_strings!r}")
         self.tokenizer = tokenizer
         self.stop_strings = strings
-        self._window = max(len(s) for s in strings) + 2
+        self._window = max(len(s.encode("utf-8", "surrogatepass")) for s in strings) + 2
 
     def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
         tails = input_ids[:, max(input_ids.shape[-1] - self._window, 0):].tolist()

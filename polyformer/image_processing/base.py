@@ -19,6 +19,7 @@ import PIL.Image
 from ..hub import prepare_save_directory, read_json, resolve_file, write_atomically
 from ..saving import save_transaction
 from ..tokenization.encoding import TensorType, _tensor_functions
+from ..value_rules import BOOL, Rule, check_values
 from . import transforms
 
 __all__ = ["BatchFeature", "ImageProcessingMixin", "BaseImageProcessor", "get_size_dict", "is_url", "open_image",
@@ -126,7 +127,52 @@ def get_size_dict(size: Union[int, Iterable[int], Dict[str, int], None] = None, 
     if set(size_dict) not in _SIZE_KEYS:
         raise ValueError(f"{param_name} must have one of the key sets {[sorted(k) for k in _SIZE_KEYS]}, got "
                          f"{sorted(size_dict)}")
+    for key, value in size_dict.items():
+        check_image_side(value, f"{param_name}[{key!r}]")
     return size_dict
+
+
+# The longest image side a processor may resize or crop to: 16384 x 16384 RGB in float32 is 3.2 GB already,
+# and no model here takes more than a few hundred pixels. A preprocessor_config.json asking for more (size
+# 10**6 would need terabytes) is refused before any image is touched.
+MAX_IMAGE_SIDE = 16384
+
+
+_IMAGE_SIDE = Rule(lambda v: not isinstance(v, bool) and isinstance(v, (int, np.integer)) and 1 <= v <= MAX_IMAGE_SIDE,
+                   f"an int in [1, {MAX_IMAGE_SIDE}]")
+
+
+def check_image_side(value: Any, name: str) -> None:
+    """`value` must be an int in [1, MAX_IMAGE_SIDE] (a size / crop size / image size); else ValueError naming
+    `name`."""
+    check_values({name: value}, {name: _IMAGE_SIDE})
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+def _numbers(value: Any, nonzero: bool) -> bool:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return bool(items) and all(_finite(item) and not (nonzero and item == 0) for item in items)
+
+
+_PROCESSOR_RULES = {
+    "image_size": _IMAGE_SIDE.or_none(),
+    "rescale_factor": Rule(_finite, "a finite number").or_none(),
+    "image_mean": Rule(lambda v: _numbers(v, nonzero=False), "a finite number or a non-empty list of them").or_none(),
+    "image_std": Rule(lambda v: _numbers(v, nonzero=True), "a non-zero finite number or a non-empty list of them"
+                      ).or_none(),
+}
+
+
+def check_processor_values(values: Dict[str, Any], source: str = IMAGE_PROCESSOR_NAME) -> None:
+    """Validate the generic values of an image processor (preprocessor_config.json's keys) with the rules of
+    `value_rules`: `do_*` switches must be booleans, `image_size` a valid side, `rescale_factor` a finite
+    number and `image_mean` / `image_std` finite numbers (or lists of them; the std non-zero). `size` and
+    `crop_size` are checked by `get_size_dict`. A ValueError names the key, the value and what is allowed."""
+    switches = {key: BOOL for key in values if key.startswith("do_")}
+    check_values(values, {**switches, **_PROCESSOR_RULES}, source)
 
 
 def is_url(text: str) -> bool:
@@ -205,11 +251,14 @@ class ImageProcessingMixin:
                 setattr(processor, key, value)
             else:
                 unused[key] = value
+        check_processor_values(vars(processor))
         return (processor, unused) if return_unused else processor
 
     @classmethod
     def from_json_file(cls, json_file: Union[str, os.PathLike]):
-        return cls(**read_json(json_file, IMAGE_PROCESSOR_NAME))
+        processor = cls(**read_json(json_file, IMAGE_PROCESSOR_NAME))
+        check_processor_values(vars(processor))
+        return processor
 
     def to_dict(self) -> Dict[str, Any]:
         out = copy.deepcopy(self.__dict__)

@@ -28,6 +28,7 @@ from ..generation.config import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import (atomic_path, cache_hint, prepare_save_directory, read_json, resolve_file, write_atomically,
                    write_json)
 from ..saving import remove_file, save_transaction
+from ..load_report import log_unused_weights
 from .convert import Path, flatten, flax_to_pt, pt_to_flax, torch_to_numpy, unflatten
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class FlaxPreTrainedModel:
                  dtype: Any = jnp.float32, _do_init: bool = True, **kwargs: Any):
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
+        config.validate()
+        config.check_fits()  # before any layer is built
         self._config = config
         self._module = self.module_class(config=config, dtype=dtype, **kwargs)
         self.key = jax.random.PRNGKey(seed)
@@ -252,8 +255,8 @@ class FlaxPreTrainedModel:
         skip = {m[0] for m in mismatched}
         params = {k: jnp.asarray(state.pop(k)) for k in list(state) if k in expected and k not in skip}
         missing = set(expected) - set(params)
-        if unexpected:
-            logger.info("Some checkpoint weights were not used by %s: %s", type(self).__name__, unexpected)
+        log_unused_weights(logger, type(self).__name__, unexpected, self.config.architectures,
+                           {k[0] for k in expected}, sep="/")
         if missing:
             logger.warning("Some weights of %s were newly initialized (not in the checkpoint): %s. You should "
                            "probably train this model before using it.", type(self).__name__,

@@ -19,6 +19,7 @@ import torch.nn as nn
 from ..checkpoints import find_weight_files, load_file, save_state_dict
 from ..saving import save_transaction
 from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
+from ..load_report import log_unused_weights
 from .attention import check_implementation
 from . import device_map as placing
 from ..quantization_config import TorchAoConfig
@@ -70,6 +71,9 @@ class PreTrainedModel(nn.Module):
         super().__init__()
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
+        config.validate()
+        # before any layer is built (on the meta device only the layers' Python objects take memory)
+        config.check_fits(bytes_per_weight=0 if torch.get_default_device().type == "meta" else None)
         check_implementation(config._attn_implementation, self._supports_sdpa, self._supports_flash_attn_2)
         self.config = config
         self.name_or_path = config.name_or_path
@@ -357,6 +361,7 @@ class PreTrainedModel(nn.Module):
         first = next((t for t in state.values() if t.is_floating_point()), None)
         dtype = resolve_dtype(torch_dtype, config, first)
 
+        config.check_fits(bytes_per_weight=torch.empty((), dtype=dtype).element_size())  # the loaded model's size
         with torch.device("meta"):
             model = cls(config, *model_args)
         placement = None
@@ -429,8 +434,8 @@ class PreTrainedModel(nn.Module):
             logger.warning("Some weights of %s were newly initialized (not in the checkpoint): %s. "
                            "You should probably train this model before using it.",
                            type(self).__name__, missing + [k for k, _, _ in mismatched])
-        if unexpected:
-            logger.info("Some checkpoint weights were not used by %s: %s", type(self).__name__, unexpected)
+        log_unused_weights(logger, type(self).__name__, unexpected, self.config.architectures,
+                           {k.split(".", 1)[0] for k in expected})
         return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched, "error_msgs": []}
 
     def _get_no_split_modules(self, device_map: str) -> List[str]:

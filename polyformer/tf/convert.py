@@ -35,6 +35,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
+from ..load_report import log_unused_weights
 from .backend import keras
 
 logger = logging.getLogger(__name__)
@@ -129,8 +130,9 @@ def assign(model, arrays: Mapping[str, np.ndarray], *, from_pt: bool, prefix: st
     unexpected = sorted(set(arrays) - used)
     if missing:
         logger.warning("%s: weights not in the checkpoint, newly initialised: %s", type(model).__name__, missing)
-    if unexpected:
-        logger.info("%s: checkpoint weights not used: %s", type(model).__name__, unexpected)
+    sep = "." if from_pt else "/"
+    log_unused_weights(logger, type(model).__name__, unexpected, getattr(model.config, "architectures", None),
+                       {name.split(sep, 1)[0] for name in arrays if name in used}, sep=sep)
     return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched, "error_msgs": []}
 
 

@@ -78,6 +78,8 @@ class TFPreTrainedModel(keras.Model):
         super().__init__(name=name, **kwargs)
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"config must be a PretrainedConfig, got {type(config).__name__}")
+        config.validate()
+        config.check_fits()  # before any layer is built
         self.config = config
 
     # --- inputs ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..hub import prepare_save_directory
 from ..saving import save_transaction
+from ..value_rules import BOOL, Rule, check_values
 from .encoding import (AddedToken, BatchEncoding, CharSpan, PaddingStrategy, TensorType, TokenSpan,
                        TruncationStrategy, to_py_obj)
 from .files import load_pretrained_kwargs, prefixed, save_tokenizer_config, write_json
@@ -34,6 +35,18 @@ logger = logging.getLogger(__name__)
 
 VERY_LARGE_INTEGER = int(1e30)  # "no limit" for model_max_length, as in the reference
 LARGE_INTEGER = int(1e20)
+
+# The init arguments (tokenizer_config.json keys) every tokenizer checks before using them.
+_MAX_LENGTH = Rule(lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1
+                                           and float(v).is_integer()), "a positive int or null")
+# Switches may be null (files written by other versions do), never "no" or "false".
+TOKENIZER_RULES = {
+    "model_max_length": _MAX_LENGTH, "max_len": _MAX_LENGTH,
+    **{key: BOOL.or_none() for key in ("do_lower_case", "do_basic_tokenize", "tokenize_chinese_chars", "strip_accents",
+                                       "add_prefix_space", "trim_offsets", "clean_up_tokenization_spaces",
+                                       "split_special_tokens", "add_bos_token", "add_eos_token", "legacy",
+                                       "use_default_system_prompt", "do_split_on_punc")},
+}
 
 
 @dataclasses.dataclass
@@ -82,6 +95,7 @@ class PreTrainedTokenizerBase(SpecialTokensMixin):
     slow_tokenizer_class = None
 
     def __init__(self, **kwargs):
+        check_values(kwargs, TOKENIZER_RULES, f"{type(self).__name__} argument")
         self.init_inputs: Tuple[Any, ...] = ()
         self.init_kwargs = copy.deepcopy(kwargs)
         self.name_or_path = kwargs.pop("name_or_path", "")
@@ -546,6 +560,8 @@ class PreTrainedTokenizerBase(SpecialTokensMixin):
                                     local_files_only=local_files_only, token=token, subfolder=subfolder))
         init_inputs = init_inputs or tuple(init_kwargs.pop("init_inputs", ()))
         init_kwargs.pop("init_inputs", None)
+        source = f"{os.path.join(name, 'tokenizer_config.json')} (or a keyword argument)"
+        check_values(init_kwargs, TOKENIZER_RULES, source)
         return cls(*init_inputs, **init_kwargs)
 
     def save_pretrained(self, save_directory: Union[str, os.PathLike], legacy_format: Optional[bool] = None,

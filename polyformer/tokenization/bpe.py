@@ -22,10 +22,11 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import regex
 
-from ..hub import write_atomically
+from ..file_errors import reading
+from ..hub import InvalidFileError, write_atomically
 from ..saving import write_with
 from .base import EncodeOptions
-from .encoding import BatchEncoding
+from .encoding import BatchEncoding, replace_lone_surrogates
 from .fast import PreTrainedTokenizerFast
 from .files import prefixed
 from .slow import PreTrainedTokenizer
@@ -54,8 +55,8 @@ def bytes_to_unicode() -> Dict[int, str]:
 
 
 def to_byte_chars(text: str) -> str:
-    """`text`'s UTF-8 bytes, one table character each."""
-    return "".join(BYTE_TO_CHAR[b] for b in text.encode("utf-8"))
+    """`text`'s UTF-8 bytes, one table character each (a lone surrogate, which has none, counts as U+FFFD)."""
+    return "".join(BYTE_TO_CHAR[b] for b in replace_lone_surrogates(text).encode("utf-8"))
 
 
 def from_byte_chars(chars: str, errors: str = "replace") -> str:
@@ -117,16 +118,22 @@ class BPE:
 
 
 def read_vocab_json(path: str) -> Dict[str, int]:
-    with open(path, encoding="utf-8") as f:
-        vocab = json.load(f)
+    """vocab.json's {token: id}; an InvalidFileError naming the file when it is not that."""
+    with reading(path, "vocab.json (a JSON object token -> id)"):
+        with open(path, encoding="utf-8") as f:
+            vocab = json.load(f)
     if not isinstance(vocab, dict):
-        raise ValueError(f"{path} must hold a JSON object token -> id, got {type(vocab).__name__}")
+        raise InvalidFileError(f"{path} must hold a JSON object token -> id, got {type(vocab).__name__}")
+    bad = next(((token, index) for token, index in vocab.items()
+                if isinstance(index, bool) or not isinstance(index, int) or index < 0), None)
+    if bad is not None:
+        raise InvalidFileError(f"{path}: token {bad[0]!r} has id {bad[1]!r}; ids must be non-negative integers")
     return vocab
 
 
 def read_merges(path: str) -> List[Tuple[str, str]]:
     """The merges of a merges.txt: one "left right" pair a line, after an optional "#version" line."""
-    with open(path, encoding="utf-8") as f:
+    with reading(path, "merges.txt"), open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     if lines and lines[0].startswith("#version"):
         lines = lines[1:]

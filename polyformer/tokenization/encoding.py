@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections import UserDict
 from typing import Any, Dict, List, NamedTuple, Optional, Union
 
@@ -115,6 +116,21 @@ def as_added_token(value: Any, **defaults: Any) -> AddedToken:
     if is_added_token(value):
         return AddedToken(**value.__getstate__())
     raise TypeError(f"expected a str or an AddedToken, got {type(value).__name__}: {value!r}")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """`value` (a str, or lists / tuples of them) with every lone surrogate (U+D800..U+DFFF, which no UTF-8
+    encoder accepts) replaced by U+FFFD, the replacement character; anything else is returned as is.
+    Byte-level BPE, sentencepiece and the `tokenizers` backend all need valid UTF-8; WordPiece tokenizers drop
+    both characters, so the ids match theirs."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(replace_lone_surrogates(item) for item in value)
+    return value
 
 
 def to_py_obj(obj: Any) -> Any:

@@ -15,10 +15,13 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from tokenizers import AddedToken as BackendAddedToken
 from tokenizers import Tokenizer
 
+from ..file_errors import reading
 from ..hub import write_atomically
 from .base import EncodeOptions, PreTrainedTokenizerBase
-from .encoding import AddedToken, BatchEncoding, PaddingStrategy, TruncationStrategy, as_added_token, is_added_token
+from .encoding import (AddedToken, BatchEncoding, PaddingStrategy, TruncationStrategy, as_added_token, is_added_token,
+                       replace_lone_surrogates)
 from .files import prefixed
+from .special_tokens import check_added_token_ids
 
 __all__ = ["PreTrainedTokenizerFast"]
 
@@ -47,7 +50,8 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
         if tokenizer_object is not None:
             backend = copy.deepcopy(tokenizer_object)
         elif tokenizer_file is not None and not from_slow:
-            backend = Tokenizer.from_file(tokenizer_file)
+            with reading(tokenizer_file, "tokenizer.json (a `tokenizers` tokenizer)"):
+                backend = Tokenizer.from_file(tokenizer_file)
         else:
             backend = self._backend_from_vocab(*args, **kwargs)
             if self.slow_tokenizer_class is not None:
@@ -71,6 +75,11 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
             kwargs.setdefault("max_length", padding["length"])
             kwargs.setdefault("pad_to_multiple_of", padding["pad_to_multiple_of"])
         super().__init__(**kwargs)
+        if added_tokens_decoder:
+            added = {index: token.content for index, token in backend.get_added_tokens_decoder().items()}
+            check_added_token_ids(added_tokens_decoder, backend.get_vocab_size(with_added_tokens=True),
+                                  lambda i, content: None if added.get(i, backend.id_to_token(i)) in (None, content)
+                                  else added.get(i, backend.id_to_token(i)))
         self._add_missing_tokens(added_tokens_decoder)
 
     def _backend_from_vocab(self, *args, **kwargs) -> Tokenizer:
@@ -193,16 +202,33 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
             if current != target:
                 self._tokenizer.enable_padding(**target)
 
+    def _check_stride(self, options: EncodeOptions, pair: bool) -> None:
+        """Refuse a truncation `stride` that leaves no room to move forward: the backend panics (a Rust
+        PanicException, which `except Exception` does not catch) when stride >= the room left for text."""
+        if options.truncation == TruncationStrategy.DO_NOT_TRUNCATE or options.max_length is None:
+            return
+        specials = self.num_special_tokens_to_add(pair) if options.add_special_tokens else 0
+        room = options.max_length - specials
+        if options.stride and options.stride >= room:
+            raise ValueError(
+                f"stride={options.stride} must be smaller than max_length={options.max_length} minus the "
+                f"{specials} special tokens added ({room}): each overflowing window has to move forward")
+
     def _batch_encode_plus(self, items: List[Any], options: EncodeOptions, **kwargs) -> BatchEncoding:
         if kwargs:
             logger.warning("Keyword arguments %s not recognized.", kwargs)
-        self._set_truncation_and_padding(options)
         items = [tuple(item) if isinstance(item, list) and _is_pair(item, options.is_split_into_words) else item
                  for item in items]
+        self._check_stride(options, pair=any(isinstance(item, tuple) for item in items))
+        self._set_truncation_and_padding(options)
+        items = replace_lone_surrogates(items)  # the backend refuses them; the slow tokenizers read U+FFFD
         try:
             encodings = self._tokenizer.encode_batch(items, add_special_tokens=options.add_special_tokens,
                                                      is_pretokenized=options.is_split_into_words)
-        except Exception as err:  # the backend's errors are plain Exceptions (e.g. truncation too short)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as err:  # noqa: B036 - the backend's errors are plain Exceptions (e.g.
+            # truncation too short) or a Rust panic, whose PanicException derives from BaseException
             raise ValueError(f"tokenizers could not encode the input: {err}") from err
         data: Dict[str, List[Any]] = {}
         rows: List[Any] = []

@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from ..hub import read_json, resolve_file, resolve_named_file, write_json
 from .encoding import AddedToken, as_added_token, is_added_token
-from .special_tokens import SPECIAL_TOKENS_ATTRIBUTES
+from .special_tokens import SPECIAL_TOKENS_ATTRIBUTES, added_token_id
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ def load_pretrained_kwargs(cls, name: str, kwargs: Dict[str, Any], hub: Dict[str
     decoder: Dict[int, AddedToken] = {}
     if "added_tokens_decoder" in config:
         for index, state in config["added_tokens_decoder"].items():
-            decoder[int(index)] = AddedToken(**state) if isinstance(state, dict) else as_added_token(state)
+            token = AddedToken(**state) if isinstance(state, dict) else as_added_token(state)
+            decoder[added_token_id(index, state)] = token
     else:  # files older than transformers 4.34, or written by 5.x
         decoder = _legacy_added_tokens(config, kwargs, resolved)
     config["added_tokens_decoder"] = decoder

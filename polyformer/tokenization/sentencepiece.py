@@ -18,8 +18,10 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import sentencepiece as spm
 
+from ..file_errors import reading
 from ..hub import write_atomically
 from .files import prefixed
+from .encoding import replace_lone_surrogates
 from .slow import PreTrainedTokenizer
 
 logger = logging.getLogger(__name__)
@@ -104,7 +106,8 @@ def load_processor(vocab_file: str, sp_model_kwargs: Optional[Dict[str, Any]] = 
     with open(vocab_file, "rb") as f:
         proto = f.read()
     processor = spm.SentencePieceProcessor(**(sp_model_kwargs or {}))
-    processor.LoadFromSerializedProto(proto if dummy_prefix else proto + _NO_DUMMY_PREFIX)
+    with reading(vocab_file, "sentencepiece model (tokenizer.model)"):
+        processor.LoadFromSerializedProto(proto if dummy_prefix else proto + _NO_DUMMY_PREFIX)
     return processor
 
 
@@ -165,7 +168,9 @@ class SentencePieceTokenizer(PreTrainedTokenizer):
 
     def _tokenize(self, text: str, **kwargs) -> List[str]:
         """Pieces of `text`. Without the dummy prefix, sentencepiece would drop a leading "▁" or space,
-        so such text is encoded behind the unknown token's text, whose pieces are then removed."""
+        so such text is encoded behind the unknown token's text, whose pieces are then removed. A lone
+        surrogate, which sentencepiece cannot take, is encoded as U+FFFD."""
+        text = replace_lone_surrogates(text)
         if self.legacy or not text.startswith((SPIECE_UNDERLINE, " ")):
             return self.sp_model.encode(text, out_type=str)
         tokens = self.sp_model.encode(str(self.unk_token) + text, out_type=str)

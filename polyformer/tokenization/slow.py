@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .base import EncodeOptions, PreTrainedTokenizerBase
 from .encoding import AddedToken, BatchEncoding, PaddingStrategy, as_added_token, is_added_token
+from .special_tokens import added_token_id, check_added_token_ids
 
 __all__ = ["PreTrainedTokenizer"]
 
@@ -27,12 +28,17 @@ class PreTrainedTokenizer(PreTrainedTokenizerBase):
 
     def __init__(self, **kwargs):
         self._added_tokens_decoder: Dict[int, AddedToken] = {}
-        for index, token in kwargs.pop("added_tokens_decoder", {}).items():
-            self._added_tokens_decoder[int(index)] = as_added_token(token)
+        saved = kwargs.pop("added_tokens_decoder", {})
+        for index, token in saved.items():
+            self._added_tokens_decoder[added_token_id(index, token)] = as_added_token(token)
         self._added_tokens_encoder: Dict[str, int] = {t.content: i for i, t in self._added_tokens_decoder.items()}
         self._split_pattern: Optional[re.Pattern] = None  # added tokens, rebuilt when they change
         self._lowercase_pattern = None  # (tokens kept as they are, their pattern)
         super().__init__(**kwargs)
+        if saved:
+            size = self.vocab_size
+            check_added_token_ids(saved, size, lambda i, content: None if i >= size or self._convert_token_to_id(
+                content) == i else self._convert_id_to_token(i))
         # special tokens missing from the vocabulary are added at its end (a str already there is kept)
         self._add_tokens([token for token in self.all_special_tokens_extended
                           if not (isinstance(token, str) and token in self._added_tokens_encoder)],

@@ -3,12 +3,48 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 from .encoding import AddedToken, as_added_token, is_added_token
 
 SPECIAL_TOKENS_ATTRIBUTES = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
                              "mask_token", "additional_special_tokens"]
+
+
+def _content(token: Any) -> str:
+    return str(token.get("content")) if isinstance(token, dict) else str(token)
+
+
+def added_token_id(key: Any, token: Any) -> int:
+    """An `added_tokens_decoder` key (an int, or its digits as JSON keys are strings) as an int."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.strip().lstrip("+-").isdigit():
+        return int(key)
+    raise ValueError(f"added_tokens_decoder: id {key!r} of token {_content(token)!r} is not an integer")
+
+
+def check_added_token_ids(decoder: Dict[Any, Any], size: int,
+                          other_token: Callable[[int, str], Optional[str]]) -> None:
+    """Refuse an `added_tokens_decoder` (tokenizer_config.json's {id: token}) that the vocabulary cannot hold.
+
+    Each id must be an int in [0, size + number of added tokens) (`size`: the vocabulary the tokenizer
+    already has), and an id the vocabulary already uses must name that same token (`other_token(id,
+    content)`: the vocabulary's token at `id` when it is another one, else None): otherwise the slow
+    tokenizer would emit an id the model has no row for, or two tokens would share an id, and the slow
+    and fast tokenizers would disagree.
+    """
+    limit = size + len(decoder)
+    for key, token in decoder.items():
+        content = _content(token)
+        index = added_token_id(key, token)
+        if not 0 <= index < limit:
+            raise ValueError(f"added_tokens_decoder: id {key!r} of token {content!r} is out of range; ids must lie "
+                             f"in [0, {limit}) (a vocabulary of {size} plus {len(decoder)} added tokens)")
+        current = other_token(index, content)
+        if current is not None:
+            raise ValueError(f"added_tokens_decoder: id {index} is given to {content!r} but the vocabulary already "
+                             f"uses it for {current!r}")
 
 
 class _SpecialToken:

@@ -16,6 +16,7 @@ import os
 import unicodedata
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from ..file_errors import reading
 from ..hub import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -93,17 +94,20 @@ class BasicTokenizer:
     def _split_on_punctuation(self, word: str, never_split: Iterable[str]) -> List[str]:
         if not self.do_split_on_punc or word in never_split:
             return [word]
+        # Runs of non-punctuation are collected as lists of characters and joined once: growing a string
+        # held in a list (`pieces[-1] += ch`) copies it each time, quadratic on one long word.
         pieces: List[str] = []
-        new_piece = True
+        run: List[str] = []
         for ch in word:
             if is_punctuation(ch):
+                if run:
+                    pieces.append("".join(run))
+                    run = []
                 pieces.append(ch)
-                new_piece = True
             else:
-                if new_piece:
-                    pieces.append("")
-                pieces[-1] += ch
-                new_piece = False
+                run.append(ch)
+        if run:
+            pieces.append("".join(run))
         return pieces
 
 
@@ -166,14 +170,15 @@ class BertSpecialTokensMixin:
 
 def load_vocab(vocab_file: str) -> Dict[str, int]:
     """token -> id from a vocab.txt (line i holds token i)."""
-    with open(vocab_file, encoding="utf-8") as f:
+    with reading(vocab_file, "vocab.txt (one token a line, UTF-8)"), open(vocab_file, encoding="utf-8") as f:
         return {line.rstrip("\n"): index for index, line in enumerate(f)}
 
 
 def vocab_from_tokenizer_json(path: str) -> Dict[str, int]:
     """The WordPiece vocabulary of a tokenizer.json (for folders saved without vocab.txt)."""
-    with open(path, encoding="utf-8") as f:
-        model = json.load(f).get("model", {})
+    with reading(path, "tokenizer.json"), open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    model = data.get("model", {}) if isinstance(data, dict) else {}
     if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
         raise ValueError(f"{path} does not hold a WordPiece vocabulary (model type {model.get('type')!r})")
     return dict(sorted(model["vocab"].items(), key=lambda item: item[1]))

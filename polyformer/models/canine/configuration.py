@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...configuration import PretrainedConfig
+from ...value_rules import NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, PROBABILITY
 
 
 class CanineConfig(PretrainedConfig):
@@ -38,6 +39,17 @@ class CanineConfig(PretrainedConfig):
     """
 
     model_type = "canine"
+    value_rules = {
+        **{key: POSITIVE_INT for key in ("hidden_size", "num_attention_heads", "intermediate_size",
+                                         "max_position_embeddings", "type_vocab_size", "downsampling_rate",
+                                         "upsampling_kernel_size", "num_hash_functions", "num_hash_buckets",
+                                         "local_transformer_stride")},
+        "num_hidden_layers": NON_NEGATIVE_INT, "layer_norm_eps": POSITIVE_NUMBER,
+        "initializer_range": NON_NEGATIVE_NUMBER,
+        **{key: PROBABILITY for key in ("hidden_dropout_prob", "attention_probs_dropout_prob")},
+    }
+    size_keys = {"layers": "num_hidden_layers", "hidden": "hidden_size", "ffn": "intermediate_size",
+                 "vocab": "num_hash_buckets", "positions": "max_position_embeddings"}
 
     def __init__(
         self,

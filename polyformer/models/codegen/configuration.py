@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...value_rules import POSITIVE_INT
 from ..gptj.configuration import GPTJConfig
 
 
@@ -18,6 +19,7 @@ class CodeGenConfig(GPTJConfig):
     """
 
     model_type = "codegen"
+    value_rules = {**GPTJConfig.value_rules, "n_ctx": POSITIVE_INT}
 
     def __init__(self, vocab_size: int = 50400, n_positions: int = 2048, n_ctx: int = 2048, **kwargs):
         self.n_ctx = n_ctx

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...configuration import PretrainedConfig
+from ...value_rules import BOOL, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, POSITIVE_INT, PROBABILITY
 
 
 class DistilBertConfig(PretrainedConfig):
@@ -28,6 +29,13 @@ class DistilBertConfig(PretrainedConfig):
 
     model_type = "distilbert"
     attribute_map = {"hidden_size": "dim", "num_attention_heads": "n_heads", "num_hidden_layers": "n_layers"}
+    value_rules = {
+        **{key: POSITIVE_INT for key in ("vocab_size", "max_position_embeddings", "n_heads", "dim", "hidden_dim")},
+        "n_layers": NON_NEGATIVE_INT, "sinusoidal_pos_embds": BOOL, "initializer_range": NON_NEGATIVE_NUMBER,
+        **{key: PROBABILITY for key in ("dropout", "attention_dropout", "qa_dropout", "seq_classif_dropout")},
+    }
+    size_keys = {"layers": "n_layers", "hidden": "dim", "ffn": "hidden_dim", "vocab": "vocab_size",
+                 "positions": "max_position_embeddings"}
 
     def __init__(
         self,

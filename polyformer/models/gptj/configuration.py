@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...configuration import PretrainedConfig
+from ...value_rules import BOOL, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, PROBABILITY
 
 
 class GPTJConfig(PretrainedConfig):
@@ -35,6 +36,13 @@ class GPTJConfig(PretrainedConfig):
         "num_attention_heads": "n_head",
         "num_hidden_layers": "n_layer",
     }
+    value_rules = {
+        **{key: POSITIVE_INT for key in ("vocab_size", "n_positions", "n_embd", "n_head")},
+        "n_layer": NON_NEGATIVE_INT, "n_inner": POSITIVE_INT.or_none(), "rotary_dim": POSITIVE_INT.or_none(),
+        **{key: PROBABILITY for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop")},
+        "layer_norm_epsilon": POSITIVE_NUMBER, "initializer_range": NON_NEGATIVE_NUMBER, "use_cache": BOOL,
+    }
+    size_keys = {"layers": "n_layer", "hidden": "n_embd", "ffn": "n_inner", "vocab": "vocab_size"}
 
     def __init__(
         self,

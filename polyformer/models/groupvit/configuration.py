@@ -6,7 +6,8 @@ import logging
 import os
 from typing import Any, Optional, Union
 
-from ...configuration import PretrainedConfig, pop_hub_kwargs
+from ...configuration import PretrainedConfig, config_source, pop_hub_kwargs
+from ...value_rules import NON_NEGATIVE_INT, POSITIVE_INT, POSITIVE_NUMBER, PROBABILITY
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class _TowerConfig(PretrainedConfig):
             logger.warning("a config of model_type %r loaded as %s (%r): not every field may apply",
                            config_dict["model_type"], cls.__name__, cls.model_type)
         config_dict.setdefault("_name_or_path", os.fspath(pretrained_model_name_or_path))
-        return cls.from_dict(config_dict, **kwargs)
+        return cls.from_dict(config_dict, _source=config_source(pretrained_model_name_or_path), **kwargs)
 
 
 class GroupViTTextConfig(_TowerConfig):
@@ -48,6 +49,14 @@ class GroupViTTextConfig(_TowerConfig):
 
     model_type = "groupvit_text_model"
     key_in_parent = "text_config"
+    value_rules = {
+        **{key: POSITIVE_INT for key in ("vocab_size", "hidden_size", "intermediate_size", "num_attention_heads",
+                                         "max_position_embeddings")},
+        "num_hidden_layers": NON_NEGATIVE_INT, "layer_norm_eps": POSITIVE_NUMBER,
+        **{key: PROBABILITY for key in ("dropout", "attention_dropout")},
+    }
+    size_keys = {"layers": "num_hidden_layers", "hidden": "hidden_size", "ffn": "intermediate_size",
+                 "vocab": "vocab_size", "positions": "max_position_embeddings"}
 
     def __init__(self, vocab_size: int = 49408, hidden_size: int = 256, intermediate_size: int = 1024,
                  num_hidden_layers: int = 12, num_attention_heads: int = 4, max_position_embeddings: int = 77,
@@ -90,6 +99,13 @@ class GroupViTVisionConfig(_TowerConfig):
 
     model_type = "groupvit_vision_model"
     key_in_parent = "vision_config"
+    value_rules = {
+        **{key: POSITIVE_INT for key in ("hidden_size", "intermediate_size", "num_attention_heads", "image_size",
+                                         "patch_size", "num_channels")},
+        "num_hidden_layers": NON_NEGATIVE_INT, "layer_norm_eps": POSITIVE_NUMBER,
+        **{key: PROBABILITY for key in ("dropout", "attention_dropout")},
+    }
+    size_keys = {"layers": "num_hidden_layers", "hidden": "hidden_size", "ffn": "intermediate_size"}
 
     def __init__(self, hidden_size: int = 384, intermediate_size: int = 1536, depths=(6, 3, 3),
                  num_hidden_layers: int = 12, num_group_tokens=(64, 8, 0), num_output_groups=(64, 8, 8),
@@ -141,6 +157,7 @@ class GroupViTConfig(PretrainedConfig):
     """
 
     model_type = "groupvit"
+    value_rules = {"projection_dim": POSITIVE_INT, "projection_intermediate_dim": POSITIVE_INT}
 
     def __init__(self, text_config: Optional[Union[dict, GroupViTTextConfig]] = None,
                  vision_config: Optional[Union[dict, GroupViTVisionConfig]] = None, projection_dim: int = 256,

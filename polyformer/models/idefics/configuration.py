@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...configuration import PretrainedConfig
+from ...value_rules import BOOL, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, PROBABILITY
 
 
 class IdeficsVisionConfig(PretrainedConfig):
@@ -21,6 +22,12 @@ class IdeficsVisionConfig(PretrainedConfig):
 
     model_type = "idefics"
     attribute_map = {"hidden_size": "embed_dim"}
+    value_rules = {
+        **{key: POSITIVE_INT for key in ("embed_dim", "image_size", "intermediate_size", "patch_size",
+                                         "num_attention_heads", "num_channels")},
+        "num_hidden_layers": NON_NEGATIVE_INT, "layer_norm_eps": POSITIVE_NUMBER, "attention_dropout": PROBABILITY,
+    }
+    size_keys = {"layers": "num_hidden_layers", "hidden": "embed_dim", "ffn": "intermediate_size"}
 
     def __init__(self, embed_dim: int = 768, image_size: int = 224, intermediate_size: int = 5120,
                  patch_size: int = 14, num_hidden_layers: int = 32, num_attention_heads: int = 16,
@@ -54,6 +61,8 @@ class IdeficsPerceiverConfig(PretrainedConfig):
     """
 
     model_type = "idefics"
+    value_rules = {**{key: POSITIVE_INT for key in ("resampler_n_latents", "resampler_n_heads", "resampler_head_dim")},
+                   "resampler_depth": NON_NEGATIVE_INT, "use_resampler": BOOL, "qk_layer_norms_perceiver": BOOL}
 
     def __init__(self, use_resampler: bool = False, resampler_n_latents: int = 64, resampler_depth: int = 6,
                  resampler_n_heads: int = 16, resampler_head_dim: int = 96, qk_layer_norms_perceiver: bool = False,
@@ -100,6 +109,16 @@ class IdeficsConfig(PretrainedConfig):
 
     model_type = "idefics"
     is_composition = False
+    value_rules = {
+        **{key: POSITIVE_INT for key in ("vocab_size", "hidden_size", "intermediate_size", "num_attention_heads",
+                                         "cross_layer_interval")},
+        "additional_vocab_size": NON_NEGATIVE_INT, "num_hidden_layers": NON_NEGATIVE_INT,
+        "rms_norm_eps": POSITIVE_NUMBER, "initializer_range": NON_NEGATIVE_NUMBER, "dropout": PROBABILITY,
+        **{key: BOOL for key in ("use_cache", "qk_layer_norms", "freeze_text_layers", "freeze_lm_head",
+                                 "freeze_vision_layers", "use_resampler")},
+    }
+    size_keys = {"layers": "num_hidden_layers", "hidden": "hidden_size", "ffn": "intermediate_size",
+                 "vocab": "vocab_size"}
 
     def __init__(self, vocab_size: int = 32000, additional_vocab_size: int = 0, hidden_size: int = 4096,
                  intermediate_size: int = 11008, num_hidden_layers: int = 32, num_attention_heads: int = 32,

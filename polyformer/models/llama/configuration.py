@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...configuration import PretrainedConfig
+from ...value_rules import BOOL, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, POSITIVE_INT, POSITIVE_NUMBER, PROBABILITY
 
 
 class LlamaConfig(PretrainedConfig):
@@ -32,6 +33,15 @@ class LlamaConfig(PretrainedConfig):
     """
 
     model_type = "llama"
+    value_rules = {
+        **{key: POSITIVE_INT for key in ("vocab_size", "hidden_size", "intermediate_size", "num_attention_heads",
+                                         "num_key_value_heads", "max_position_embeddings", "pretraining_tp")},
+        "num_hidden_layers": NON_NEGATIVE_INT, "rms_norm_eps": POSITIVE_NUMBER, "rope_theta": POSITIVE_NUMBER,
+        "initializer_range": NON_NEGATIVE_NUMBER, "use_cache": BOOL, "attention_bias": BOOL,
+        "attention_dropout": PROBABILITY,
+    }
+    size_keys = {"layers": "num_hidden_layers", "hidden": "hidden_size", "ffn": "intermediate_size",
+                 "vocab": "vocab_size"}
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 from ...configuration import PretrainedConfig
+from ...value_rules import BOOL, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, POSITIVE_INT, PROBABILITY
 
 
 class MvpConfig(PretrainedConfig):
@@ -42,6 +43,17 @@ class MvpConfig(PretrainedConfig):
     # initializer_range: the name the shared init reads (not saved; transformers' MvpConfig lacks it)
     attribute_map = {"num_attention_heads": "encoder_attention_heads", "hidden_size": "d_model",
                      "initializer_range": "init_std"}
+    value_rules = {
+        **{key: POSITIVE_INT for key in ("vocab_size", "max_position_embeddings", "d_model", "encoder_ffn_dim",
+                                         "encoder_attention_heads", "decoder_ffn_dim", "decoder_attention_heads",
+                                         "prompt_length", "prompt_mid_dim")},
+        "encoder_layers": NON_NEGATIVE_INT, "decoder_layers": NON_NEGATIVE_INT, "init_std": NON_NEGATIVE_NUMBER,
+        **{key: PROBABILITY for key in ("dropout", "attention_dropout", "activation_dropout", "classifier_dropout",
+                                        "encoder_layerdrop", "decoder_layerdrop")},
+        **{key: BOOL for key in ("scale_embedding", "use_prompt", "use_cache")},
+    }
+    size_keys = {"layers": ("encoder_layers", "decoder_layers", "decoder_layers"), "hidden": "d_model",
+                 "ffn": "encoder_ffn_dim", "vocab": "vocab_size", "positions": "max_position_embeddings"}
 
     def __init__(
         self,

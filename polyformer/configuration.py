@@ -124,6 +124,8 @@ class PretrainedConfig:
         for key, default in _COMMON_DEFAULTS.items():
             setattr(self, key, copy.deepcopy(kwargs.pop(key, default)))
         self.torch_dtype = dtype_name(self.torch_dtype)
+        # config.json holds the layer indices as strings; the model prunes by int layer index (as 4.37)
+        self.pruned_heads = {int(layer): list(heads) for layer, heads in (self.pruned_heads or {}).items()}
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {self.problem_type!r}")
 

@@ -78,6 +78,8 @@ class PreTrainedModel(nn.Module):
     def post_init(self) -> None:
         """Call at the end of a subclass __init__: initialise every weight, then tie. On the meta device
         (from_pretrained) there is nothing to initialise: loading fills or initialises each tensor."""
+        if self.config.pruned_heads:  # a pruned checkpoint: its layers have the pruned shapes
+            self.prune_heads(self.config.pruned_heads)
         if not any(p.is_meta for p in self.parameters()):
             self.apply(self._init_weights)
         self.tie_weights()
@@ -175,6 +177,37 @@ class PreTrainedModel(nn.Module):
 
     def set_output_embeddings(self, value: nn.Linear) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no output embeddings to set")
+
+    # --- head pruning -----------------------------------------------------------------------------
+    def prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Remove attention heads from the base model, e.g. {1: [0, 2], 2: [2, 3]} prunes heads 0 and 2 of
+        layer 1 and heads 2 and 3 of layer 2 (heads numbered as in the unpruned model). The union with the
+        heads pruned before is kept in `config.pruned_heads`, which save_pretrained writes to config.json and
+        from_pretrained re-applies. Only the classes whose transformers 4.37 counterpart prunes support it
+        (DistilBERT, CANINE); the others raise NotImplementedError."""
+        if not isinstance(heads_to_prune, dict):
+            raise TypeError(f"heads_to_prune must be a dict {{layer index: [head indices]}}, got {type(heads_to_prune).__name__}")
+        base = self.base_model
+        if type(base)._prune_heads is PreTrainedModel._prune_heads:
+            raise NotImplementedError(f"{type(self).__name__} does not support prune_heads (transformers 4.37 prunes "
+                                      "heads of DistilBERT and CANINE only)")
+        heads_to_prune = {layer: sorted(set(heads)) for layer, heads in heads_to_prune.items()}
+        base._prune_heads(heads_to_prune)
+        for layer, heads in heads_to_prune.items():
+            self.config.pruned_heads[layer] = sorted(set(self.config.pruned_heads.get(layer, [])) | set(heads))
+
+    def _prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Implemented by the base models that support pruning (usually with `_prune_layers`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support prune_heads")
+
+    @staticmethod
+    def _prune_layers(attentions: List[nn.Module], heads_to_prune: Dict[int, List[int]]) -> None:
+        """Call `prune_heads(heads)` on `attentions[layer]` for each entry (after checking every layer index)."""
+        bad = [layer for layer in heads_to_prune if not isinstance(layer, int) or not 0 <= layer < len(attentions)]
+        if bad:
+            raise ValueError(f"heads_to_prune keys must be layer indices in [0, {len(attentions)}), got {bad}")
+        for layer, heads in heads_to_prune.items():
+            attentions[layer].prune_heads(heads)
 
     # --- misc -----------------------------------------------------------------------------------
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:

@@ -63,6 +63,7 @@ T5PIN    := transformers==5.23.0
 #   groupvit/; make_flax_fixtures those of distilbert/ and gptj/: both run after those three.
 # - make_bf16_fixtures runs the distilbert/ and decoder checkpoints again in bfloat16: after those.
 # - make_pipeline_classification_fixtures reads tokenizers/{distilbert,clip,codegen,mvp}/ and vision/images/.
+# - make_llama_meta_fixtures copies tokenizers/{llama,code_llama}/tokenizer.model.
 # The others read no fixture; make_minilm_fixtures needs the real model folder $(MODEL).
 FIXTURE_SCRIPTS := \
 	make_config_fixtures.py \
@@ -87,7 +88,9 @@ FIXTURE_SCRIPTS := \
 	make_flax_fixtures.py \
 	make_pipeline_generation_fixtures.py \
 	make_pipeline_span_fixtures.py \
-	make_pipeline_classification_fixtures.py
+	make_pipeline_classification_fixtures.py \
+	make_prune_fixtures.py \
+	make_llama_meta_fixtures.py
 FIXARGS.make_tokenizer_fixtures.py := --transformers5-python $(T5PY)
 FIXARGS.make_minilm_fixtures.py    := --model $(MODEL)
 

@@ -15,6 +15,7 @@ import os
 from typing import Any, Dict, Optional, Tuple, Union
 
 from .hub import read_json, resolve_file, write_atomically
+from .push_to_hub import PushToHubMixin
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def dtype_name(dtype: Any) -> Any:
     return str(dtype).rsplit(".", 1)[-1]
 
 
-class PretrainedConfig:
+class PretrainedConfig(PushToHubMixin):
     """Base class of every model configuration.
 
     Args (the generic ones; each family adds its own):

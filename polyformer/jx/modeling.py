@@ -26,6 +26,7 @@ from ..checkpoints import find_weight_files, load_file, parse_size
 from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..generation.config import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import atomic_path, prepare_save_directory, read_json, resolve_file, write_atomically, write_json
+from ..push_to_hub import PushToHubMixin
 from .convert import Path, flatten, flax_to_pt, pt_to_flax, torch_to_numpy, unflatten
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ FLAX_WEIGHTS = "flax_model.msgpack"
 FLAX_INDEX = "flax_model.msgpack.index.json"
 
 
-class FlaxPreTrainedModel:
+class FlaxPreTrainedModel(PushToHubMixin):
     """Base of every Flax model class. Subclasses set `config_class`, `base_model_prefix`, `module_class`
     (a linen module taking `config` and `dtype`) and `init_inputs` (the dummy inputs of `init_weights`).
 
@@ -48,6 +49,8 @@ class FlaxPreTrainedModel:
             `from_pretrained` returns `(model, params)`.
         **kwargs: passed to the linen module.
     """
+
+    _push_save_args = ("max_shard_size", "safe_serialization")  # push_to_hub's arguments save_pretrained takes
 
     config_class: type = PretrainedConfig
     base_model_prefix: str = ""

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from ..checkpoints import find_weight_files, load_file, save_state_dict
+from ..push_to_hub import PushToHubMixin
 from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
 from .attention import check_implementation
 from . import device_map as placing
@@ -46,13 +47,15 @@ def resolve_dtype(torch_dtype: Any, config: PretrainedConfig, first_tensor: Opti
     return torch_dtype
 
 
-class PreTrainedModel(nn.Module):
+class PreTrainedModel(PushToHubMixin, nn.Module):
     """Base of every PyTorch model class.
 
     Subclasses set `config_class`, `base_model_prefix` (the attribute holding the bare model inside
     task models, e.g. "distilbert"), optionally `_tied_weights_keys`, and implement `_init_weights`
     for layers the generic init does not cover.
     """
+
+    _push_save_args = ("max_shard_size", "safe_serialization")  # push_to_hub's arguments save_pretrained takes
 
     config_class: type = PretrainedConfig
     base_model_prefix: str = ""

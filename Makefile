@@ -17,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test,flax,tf,accelerate]"
+	$(BIN)/pip install --quiet -e ".[test,flax,tf,accelerate,onnx]"
 	touch $(STAMP)
 
 $(MODEL)/config.json:
@@ -33,7 +33,7 @@ demo: $(STAMP) $(STUDENT)/config.json
 # come from tests/helpers/machine.py; test_package_cpu_kernels checks that torch honours them), so that a
 # result which holds only with AVX-512 or AMX kernels fails on the developer's machine, not on the user's.
 NUMERICAL_TESTS := tests/test_parity_*.py tests/test_generation_*.py tests/test_pipelines_*.py tests/test_tf_*.py \
-                   tests/test_flax_*.py \
+                   tests/test_flax_*.py tests/test_onnx_export.py tests/test_convert_llama_meta.py \
                    tests/test_package_cpu_kernels.py
 
 test: $(STAMP)

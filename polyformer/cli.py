@@ -3,6 +3,7 @@
     polyformer convert bert-to-distilbert SRC DST [--layers 0,2,4] [--overwrite]
     polyformer convert llama-meta INPUT_DIR OUTPUT_DIR --model-size 7B [--dtype D --overwrite]
     polyformer demo [--model DIR] [--query TEXT ...] [--top-k K]
+    polyformer export onnx MODEL OUT_DIR [--task TASK] [--opset N]
     polyformer generate MODEL PROMPT [--max-new-tokens N --temperature T --top-p P --num-beams B --infill]
     polyformer run TASK MODEL [INPUT ...] [--batch-size N --device D --opt KEY=VALUE ... --stream]
 
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="log warnings and errors only")
     _add_convert(commands, common)
     _add_demo(commands, common)
+    _add_export(commands, common)
     _add_generate(commands, common)
     _add_run(commands, common)
     args = parser.parse_args(argv)
@@ -120,6 +122,37 @@ def _run_llama_meta(args) -> int:
                              max_shard_size=args.max_shard_size, overwrite=args.overwrite,
                              progress=False if args.quiet else None)
     print(out)
+    return 0
+
+
+# --- export --------------------------------------------------------------------------------------------
+
+def _add_export(commands, common: argparse.ArgumentParser) -> None:
+    from polyformer.onnx_export import DEFAULT_OPSET, TASKS  # plain tables (no torch import)
+
+    export = commands.add_parser("export", help="export a model for another runtime")
+    formats = export.add_subparsers(title="formats", dest="format", metavar="FORMAT", required=True)
+    onnx = formats.add_parser(
+        "onnx", parents=[common], help="an ONNX graph (torch.onnx.export) that onnxruntime runs",
+        description="Trace MODEL's task model into OUT_DIR/model.onnx (GroupViT: text_model.onnx and "
+                    "vision_model.onnx) with dynamic batch and sequence axes, and save config.json and the "
+                    "tokenizer / image processor files beside it. Decoders: text-generation-with-past (the "
+                    "default for a causal LM) takes and returns the key/value cache.")
+    onnx.add_argument("model", metavar="MODEL", help="model folder or Hub id")
+    onnx.add_argument("output_dir", type=Path, metavar="OUT_DIR", help="folder for the graph (created if needed)")
+    onnx.add_argument("--task", choices=sorted(TASKS), help="default: from the checkpoint's architecture")
+    onnx.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default: %(default)s)")
+    onnx.add_argument("--sequence-length", type=int, default=128,
+                      help="CANINE only: the fixed sequence length of its graph (default: %(default)s)")
+    onnx.set_defaults(run=_run_export_onnx)
+
+
+def _run_export_onnx(args) -> int:
+    from polyformer.onnx_export import export_onnx
+
+    for path in export_onnx(args.model, args.output_dir, args.task, opset=args.opset,
+                            sequence_length=args.sequence_length):
+        print(path)
     return 0
 
 

@@ -213,7 +213,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
         packing = None
         # Padded rows are visible in hidden states and attention maps, so skip them only when neither is asked.
         if skip_padding and mask is not None and not (output_hidden_states or output_attentions) \
-                and bool(attention_mask[:, 0].all()):
+                and not torch.jit.is_tracing() and bool(attention_mask[:, 0].all()):
             packing = Packing(attention_mask)
             x = packing.pack(x)  # (N, C)
         x, hidden_states, attentions = self.transformer(

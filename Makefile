@@ -17,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test,flax,tf,accelerate]"
+	$(BIN)/pip install --quiet -e ".[test,flax,tf,accelerate,onnx]"
 	touch $(STAMP)
 
 $(MODEL)/config.json:
@@ -33,7 +33,7 @@ demo: $(STAMP) $(STUDENT)/config.json
 # come from tests/helpers/machine.py; test_package_cpu_kernels checks that torch honours them), so that a
 # result which holds only with AVX-512 or AMX kernels fails on the developer's machine, not on the user's.
 NUMERICAL_TESTS := tests/test_parity_*.py tests/test_generation_*.py tests/test_pipelines_*.py tests/test_tf_*.py \
-                   tests/test_flax_*.py \
+                   tests/test_flax_*.py tests/test_onnx_export.py tests/test_convert_llama_meta.py \
                    tests/test_package_cpu_kernels.py
 
 test: $(STAMP)
@@ -63,6 +63,7 @@ T5PIN    := transformers==5.23.0
 #   groupvit/; make_flax_fixtures those of distilbert/ and gptj/: both run after those three.
 # - make_bf16_fixtures runs the distilbert/ and decoder checkpoints again in bfloat16: after those.
 # - make_pipeline_classification_fixtures reads tokenizers/{distilbert,clip,codegen,mvp}/ and vision/images/.
+# - make_llama_meta_fixtures copies tokenizers/{llama,code_llama}/tokenizer.model.
 # The others read no fixture; make_minilm_fixtures needs the real model folder $(MODEL).
 FIXTURE_SCRIPTS := \
 	make_config_fixtures.py \
@@ -87,7 +88,9 @@ FIXTURE_SCRIPTS := \
 	make_flax_fixtures.py \
 	make_pipeline_generation_fixtures.py \
 	make_pipeline_span_fixtures.py \
-	make_pipeline_classification_fixtures.py
+	make_pipeline_classification_fixtures.py \
+	make_prune_fixtures.py \
+	make_llama_meta_fixtures.py
 FIXARGS.make_tokenizer_fixtures.py := --transformers5-python $(T5PY)
 FIXARGS.make_minilm_fixtures.py    := --model $(MODEL)
 

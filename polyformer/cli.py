@@ -1,7 +1,9 @@
 """The `polyformer` command line.
 
     polyformer convert bert-to-distilbert SRC DST [--layers 0,2,4] [--overwrite]
+    polyformer convert llama-meta INPUT_DIR OUTPUT_DIR --model-size 7B [--dtype D --overwrite]
     polyformer demo [--model DIR] [--query TEXT ...] [--top-k K]
+    polyformer export onnx MODEL OUT_DIR [--task TASK] [--opset N]
     polyformer generate MODEL PROMPT [--max-new-tokens N --temperature T --top-p P --num-beams B --infill]
     polyformer run TASK MODEL [INPUT ...] [--batch-size N --device D --opt KEY=VALUE ... --stream]
 
@@ -50,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="log warnings and errors only")
     _add_convert(commands, common)
     _add_demo(commands, common)
+    _add_export(commands, common)
     _add_generate(commands, common)
     _add_run(commands, common)
     args = parser.parse_args(argv)
@@ -77,6 +80,7 @@ def _add_convert(commands, common: argparse.ArgumentParser) -> None:
                                                           "e.g. 0,2,4")
     bert.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     bert.set_defaults(run=_run_bert_to_distilbert)
+    _add_llama_meta(kinds, common)
 
 
 def _run_bert_to_distilbert(args) -> int:
@@ -86,6 +90,69 @@ def _run_bert_to_distilbert(args) -> int:
     dst = convert_bert_to_distilbert(args.src, args.dst, layers, overwrite=args.overwrite,
                                      progress=False if args.quiet else None)
     print(dst)
+    return 0
+
+
+def _add_llama_meta(kinds, common: argparse.ArgumentParser) -> None:
+    from polyformer.models.llama.convert_meta import DTYPES, NUM_SHARDS  # plain tables (no torch import)
+
+    meta = kinds.add_parser(
+        "llama-meta", parents=[common], help="Meta's LLaMA / Llama 2 / Code Llama release -> a Llama folder",
+        description="Write a transformers-layout Llama folder OUTPUT_DIR (config.json, generation_config.json, "
+                    "weights, tokenizer files) from Meta's release in INPUT_DIR: params.json and "
+                    "consolidated.NN.pth in INPUT_DIR or INPUT_DIR/MODEL_SIZE, tokenizer.model beside them. "
+                    "The model-parallel shards are merged and the query/key rows reordered for transformers' "
+                    "rotary embedding; rope_theta > 10000 (Code Llama) gives 16384 positions and Code Llama "
+                    "tokenizer files.")
+    meta.add_argument("input_dir", type=Path, metavar="INPUT_DIR", help="Meta's release folder")
+    meta.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="Llama folder to create")
+    meta.add_argument("--model-size", required=True, choices=sorted(NUM_SHARDS), help="the release's size (it "
+                      "fixes the number of consolidated files; 'f': Llama 2 chat)")
+    meta.add_argument("--dtype", default="bfloat16", choices=DTYPES,
+                      help="dtype of the written weights (default: %(default)s, as transformers' script)")
+    meta.add_argument("--max-shard-size", default="5GB", help="largest weight file (default: %(default)s)")
+    meta.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it exists")
+    meta.set_defaults(run=_run_llama_meta)
+
+
+def _run_llama_meta(args) -> int:
+    from polyformer.models.llama.convert_meta import convert_llama_meta
+
+    out = convert_llama_meta(args.input_dir, args.output_dir, args.model_size, dtype=args.dtype,
+                             max_shard_size=args.max_shard_size, overwrite=args.overwrite,
+                             progress=False if args.quiet else None)
+    print(out)
+    return 0
+
+
+# --- export --------------------------------------------------------------------------------------------
+
+def _add_export(commands, common: argparse.ArgumentParser) -> None:
+    from polyformer.onnx_export import DEFAULT_OPSET, TASKS  # plain tables (no torch import)
+
+    export = commands.add_parser("export", help="export a model for another runtime")
+    formats = export.add_subparsers(title="formats", dest="format", metavar="FORMAT", required=True)
+    onnx = formats.add_parser(
+        "onnx", parents=[common], help="an ONNX graph (torch.onnx.export) that onnxruntime runs",
+        description="Trace MODEL's task model into OUT_DIR/model.onnx (GroupViT: text_model.onnx and "
+                    "vision_model.onnx) with dynamic batch and sequence axes, and save config.json and the "
+                    "tokenizer / image processor files beside it. Decoders: text-generation-with-past (the "
+                    "default for a causal LM) takes and returns the key/value cache.")
+    onnx.add_argument("model", metavar="MODEL", help="model folder or Hub id")
+    onnx.add_argument("output_dir", type=Path, metavar="OUT_DIR", help="folder for the graph (created if needed)")
+    onnx.add_argument("--task", choices=sorted(TASKS), help="default: from the checkpoint's architecture")
+    onnx.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (default: %(default)s)")
+    onnx.add_argument("--sequence-length", type=int, default=128,
+                      help="CANINE only: the fixed sequence length of its graph (default: %(default)s)")
+    onnx.set_defaults(run=_run_export_onnx)
+
+
+def _run_export_onnx(args) -> int:
+    from polyformer.onnx_export import export_onnx
+
+    for path in export_onnx(args.model, args.output_dir, args.task, opset=args.opset,
+                            sequence_length=args.sequence_length):
+        print(path)
     return 0
 
 

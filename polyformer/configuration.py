@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 from .hub import read_json, resolve_file, write_atomically
 from .saving import save_transaction
 from .value_rules import BOOL, NON_NEGATIVE_INT, TOKEN_IDS, Rule, check_values, merged_rules
+from .push_to_hub import PushToHubMixin
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def dtype_name(dtype: Any) -> Any:
     return str(dtype).rsplit(".", 1)[-1]
 
 
-class PretrainedConfig:
+class PretrainedConfig(PushToHubMixin):
     """Base class of every model configuration.
 
     Args (the generic ones; each family adds its own):
@@ -148,6 +149,8 @@ class PretrainedConfig:
         for key, default in _COMMON_DEFAULTS.items():
             setattr(self, key, copy.deepcopy(kwargs.pop(key, default)))
         self.torch_dtype = dtype_name(self.torch_dtype)
+        # config.json holds the layer indices as strings; the model prunes by int layer index (as 4.37)
+        self.pruned_heads = {int(layer): list(heads) for layer, heads in (self.pruned_heads or {}).items()}
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {self.problem_type!r}")
 

@@ -308,10 +308,10 @@ def read_json(path: PathLike, what: str = "file") -> dict:
 
 
 def prepare_save_directory(save_directory: PathLike, push_to_hub: bool = False) -> str:
-    """The opening of a `save_pretrained`: refuse `push_to_hub`, create the folder if needed (a file in
-    its place is a NotADirectoryError); returns it as a str."""
+    """The opening of a `save_pretrained`: refuse `push_to_hub=True` (`push_to_hub()` uploads a saved copy),
+    create the folder if needed (a file in its place is a NotADirectoryError); returns it as a str."""
     if push_to_hub:
-        raise NotImplementedError("push_to_hub is not supported; upload the saved folder with huggingface_hub")
+        raise NotImplementedError("save_pretrained(push_to_hub=True) is not supported; call push_to_hub(repo_id) instead")
     save_directory = os.fspath(save_directory)
     if os.path.isfile(save_directory):
         raise NotADirectoryError(f"save_directory {save_directory!r} is a file; expected a folder")

@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 from ..hub import read_json, resolve_file, write_atomically
 from ..saving import save_transaction
 from ..value_rules import BOOL, NON_NEGATIVE_INT, NON_NEGATIVE_NUMBER, NUMBER, POSITIVE_INT, TOKEN_IDS, check_values
+from ..push_to_hub import PushToHubMixin
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ MODEL_CONFIG_GENERATION_DEFAULTS: Dict[str, Any] = {
 }
 
 
-class GenerationConfig:
+class GenerationConfig(PushToHubMixin):
     """What `generate()` does, as in transformers 4.37.
 
     Length: `max_length` (prompt + new tokens, default 20), `max_new_tokens` (overrides max_length),
@@ -225,7 +226,7 @@ class GenerationConfig:
         As in the reference, a config whose validation warns (e.g. `temperature` set without `do_sample`)
         is refused with a ValueError rather than saved."""
         if push_to_hub:
-            raise NotImplementedError("push_to_hub is not supported; upload the folder with huggingface_hub")
+            raise NotImplementedError("save_pretrained(push_to_hub=True) is not supported; call push_to_hub(repo_id) instead")
         with warnings.catch_warnings(record=True) as caught:
             try:
                 self.validate()

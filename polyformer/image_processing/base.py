@@ -18,6 +18,7 @@ import PIL.Image
 
 from ..hub import prepare_save_directory, read_json, resolve_file, write_atomically
 from ..saving import save_transaction
+from ..push_to_hub import PushToHubMixin
 from ..tokenization.encoding import TensorType, _tensor_functions
 from ..value_rules import BOOL, Rule, check_values
 from . import transforms
@@ -206,7 +207,7 @@ def open_image(source: Union[str, os.PathLike], argument: str = "image") -> PIL.
     return image
 
 
-class ImageProcessingMixin:
+class ImageProcessingMixin(PushToHubMixin):
     """preprocessor_config.json load / save. Its values are the processor's attributes (unknown keyword
     arguments are kept as attributes too, and saved back), plus "image_processor_type"."""
 

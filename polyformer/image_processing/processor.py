@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Tuple, Union
 from ..hub import read_json, resolve_file, write_atomically
 from ..saving import save_transaction
 from .base import HUB_ARGUMENTS
+from ..push_to_hub import PushToHubMixin
 
 __all__ = ["ProcessorMixin", "PROCESSOR_NAME"]
 
@@ -26,7 +27,7 @@ def _public_class(name: str):
     return getattr(importlib.import_module("polyformer"), name, None)
 
 
-class ProcessorMixin:
+class ProcessorMixin(PushToHubMixin):
     """Base of the processors. Subclasses name their parts in `attributes` and, for each, the class to load
     it with: `image_processor_class` (a class name) and `tokenizer_class` (a name, or (slow, fast) names)."""
 
@@ -82,7 +83,7 @@ class ProcessorMixin:
         with this processor's class, plus processor_config.json when the processor has options of its own.
         Returns [processor_config.json] when written, else []."""
         if push_to_hub:
-            raise NotImplementedError("push_to_hub is not supported; upload the saved folder with huggingface_hub")
+            raise NotImplementedError("save_pretrained(push_to_hub=True) is not supported; call push_to_hub(repo_id) instead")
         save_directory = os.fspath(save_directory)
         with save_transaction(save_directory):  # every part's files replace the old ones together
             for name in self.attributes:

@@ -29,6 +29,7 @@ from ..hub import (atomic_path, cache_hint, prepare_save_directory, read_json, r
                    write_json)
 from ..saving import remove_file, save_transaction
 from ..load_report import log_unused_weights
+from ..push_to_hub import PushToHubMixin
 from .convert import Path, flatten, flax_to_pt, pt_to_flax, torch_to_numpy, unflatten
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ FLAX_WEIGHTS = "flax_model.msgpack"
 FLAX_INDEX = "flax_model.msgpack.index.json"
 
 
-class FlaxPreTrainedModel:
+class FlaxPreTrainedModel(PushToHubMixin):
     """Base of every Flax model class. Subclasses set `config_class`, `base_model_prefix`, `module_class`
     (a linen module taking `config` and `dtype`) and `init_inputs` (the dummy inputs of `init_weights`).
 
@@ -51,6 +52,8 @@ class FlaxPreTrainedModel:
             `from_pretrained` returns `(model, params)`.
         **kwargs: passed to the linen module.
     """
+
+    _push_save_args = ("max_shard_size", "safe_serialization")  # push_to_hub's arguments save_pretrained takes
 
     config_class: type = PretrainedConfig
     base_model_prefix: str = ""

@@ -31,6 +31,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 import torch
 
+from ..push_to_hub import PushToHubMixin
+
 logger = logging.getLogger(__name__)
 
 # padding value of a key when batching (keys not named here pad with 0; input_ids with the pad token id)
@@ -221,7 +223,7 @@ def _resolve_device(device: Any) -> Optional[torch.device]:
 
 # --- the pipeline ----------------------------------------------------------------------------------------
 
-class Pipeline:
+class Pipeline(PushToHubMixin):
     """Base class of every task pipeline (see the module docstring for the contract).
 
     Args:
@@ -237,6 +239,8 @@ class Pipeline:
         binary_output: kept for compatibility (results are plain Python values either way).
         **kwargs: task options, as accepted by `__call__` (they become the defaults of every call).
     """
+
+    _push_save_args = ("max_shard_size", "safe_serialization")  # push_to_hub's arguments save_pretrained takes
 
     default_input_names = None
 

@@ -15,13 +15,14 @@ e.g. CANINE's local windows) in place of full attention.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import List, Optional, Set
 
 import torch
 import torch.nn as nn
 
 from .attention import attend, merge_heads, split_heads
 from .layers import activation, chunked, run_layers
+from .pruning import prune_attention
 
 
 class BertSelfAttention(nn.Module):
@@ -31,7 +32,8 @@ class BertSelfAttention(nn.Module):
             raise ValueError(f"hidden_size={config.hidden_size} must be a multiple of "
                              f"num_attention_heads={config.num_attention_heads}")
         self.n_heads = config.num_attention_heads
-        self.scale = 1.0 / math.sqrt(config.hidden_size // self.n_heads)
+        self.head_size = config.hidden_size // self.n_heads
+        self.scale = 1.0 / math.sqrt(self.head_size)
         self.dropout = config.attention_probs_dropout_prob
         self.impl = config._attn_implementation
         self.attend = attend if pattern is None else pattern.attend
@@ -62,6 +64,20 @@ class BertAttention(nn.Module):
         super().__init__()
         self.self = BertSelfAttention(config, pattern)
         self.output = BertSelfOutput(config)
+        self.pruned_heads: Set[int] = set()  # original head numbers removed by prune_heads
+
+    @property
+    def n_heads(self) -> int:
+        return self.self.n_heads
+
+    @n_heads.setter
+    def n_heads(self, value: int) -> None:
+        self.self.n_heads = value
+
+    def prune_heads(self, heads: List[int]) -> None:
+        """Remove `heads` (numbered as in the unpruned layer) from query, key, value and output.dense."""
+        projections = [(self.self, name) for name in ("query", "key", "value")]
+        prune_attention(self, heads, projections, (self.output, "dense"), self.self.head_size)
 
     def forward(self, x, mask, head_mask=None, output_attentions=False):
         out, weights = self.self(x, mask, head_mask, output_attentions)

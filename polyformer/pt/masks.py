@@ -16,8 +16,8 @@ def padding_mask(attention_mask: Optional[torch.Tensor], dtype: torch.dtype, imp
     None when nothing is masked, so SDPA can take its fast path; for "flash_attention_2" the (B, S)
     mask itself; otherwise an additive (B, 1, 1, S) mask, 0 where kept and dtype-min where padded.
     """
-    if attention_mask is None or bool(attention_mask.all()):
-        return None
+    if attention_mask is None or (not torch.jit.is_tracing() and bool(attention_mask.all())):
+        return None  # (an ONNX export traces the masked path: the shortcut depends on the values)
     if impl == "flash_attention_2":
         return attention_mask
     return additive(attention_mask[:, None, None, :], dtype)
@@ -80,7 +80,7 @@ def causal_mask(
     """
     min_value = torch.finfo(dtype).min
     key_length = seen + query_length
-    if attention_mask is not None and bool(attention_mask.all()):
+    if attention_mask is not None and not torch.jit.is_tracing() and bool(attention_mask.all()):
         attention_mask = None
     if attention_mask is None and (query_length == 1 or seen == 0):
         return None, query_length > 1

@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from ..checkpoints import find_weight_files, load_file, save_state_dict
 from ..saving import save_transaction
+from ..push_to_hub import PushToHubMixin
 from ..configuration import PretrainedConfig, dtype_name, pop_hub_kwargs, resolve_config
 from ..load_report import log_unused_weights
 from .attention import check_implementation
@@ -48,13 +49,15 @@ def resolve_dtype(torch_dtype: Any, config: PretrainedConfig, first_tensor: Opti
     return torch_dtype
 
 
-class PreTrainedModel(nn.Module):
+class PreTrainedModel(PushToHubMixin, nn.Module):
     """Base of every PyTorch model class.
 
     Subclasses set `config_class`, `base_model_prefix` (the attribute holding the bare model inside
     task models, e.g. "distilbert"), optionally `_tied_weights_keys`, and implement `_init_weights`
     for layers the generic init does not cover.
     """
+
+    _push_save_args = ("max_shard_size", "safe_serialization")  # push_to_hub's arguments save_pretrained takes
 
     config_class: type = PretrainedConfig
     base_model_prefix: str = ""
@@ -83,6 +86,8 @@ class PreTrainedModel(nn.Module):
     def post_init(self) -> None:
         """Call at the end of a subclass __init__: initialise every weight, then tie. On the meta device
         (from_pretrained) there is nothing to initialise: loading fills or initialises each tensor."""
+        if self.config.pruned_heads:  # a pruned checkpoint: its layers have the pruned shapes
+            self.prune_heads(self.config.pruned_heads)
         if not any(p.is_meta for p in self.parameters()):
             self.apply(self._init_weights)
         self.tie_weights()
@@ -180,6 +185,37 @@ class PreTrainedModel(nn.Module):
 
     def set_output_embeddings(self, value: nn.Linear) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no output embeddings to set")
+
+    # --- head pruning -----------------------------------------------------------------------------
+    def prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Remove attention heads from the base model, e.g. {1: [0, 2], 2: [2, 3]} prunes heads 0 and 2 of
+        layer 1 and heads 2 and 3 of layer 2 (heads numbered as in the unpruned model). The union with the
+        heads pruned before is kept in `config.pruned_heads`, which save_pretrained writes to config.json and
+        from_pretrained re-applies. Only the classes whose transformers 4.37 counterpart prunes support it
+        (DistilBERT, CANINE); the others raise NotImplementedError."""
+        if not isinstance(heads_to_prune, dict):
+            raise TypeError(f"heads_to_prune must be a dict {{layer index: [head indices]}}, got {type(heads_to_prune).__name__}")
+        base = self.base_model
+        if type(base)._prune_heads is PreTrainedModel._prune_heads:
+            raise NotImplementedError(f"{type(self).__name__} does not support prune_heads (transformers 4.37 prunes "
+                                      "heads of DistilBERT and CANINE only)")
+        heads_to_prune = {layer: sorted(set(heads)) for layer, heads in heads_to_prune.items()}
+        base._prune_heads(heads_to_prune)
+        for layer, heads in heads_to_prune.items():
+            self.config.pruned_heads[layer] = sorted(set(self.config.pruned_heads.get(layer, [])) | set(heads))
+
+    def _prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Implemented by the base models that support pruning (usually with `_prune_layers`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support prune_heads")
+
+    @staticmethod
+    def _prune_layers(attentions: List[nn.Module], heads_to_prune: Dict[int, List[int]]) -> None:
+        """Call `prune_heads(heads)` on `attentions[layer]` for each entry (after checking every layer index)."""
+        bad = [layer for layer in heads_to_prune if not isinstance(layer, int) or not 0 <= layer < len(attentions)]
+        if bad:
+            raise ValueError(f"heads_to_prune keys must be layer indices in [0, {len(attentions)}), got {bad}")
+        for layer, heads in heads_to_prune.items():
+            attentions[layer].prune_heads(heads)
 
     # --- misc -----------------------------------------------------------------------------------
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:

@@ -64,7 +64,9 @@ class Rotary:
         angles = (positions[..., None] * inv_freq)[:, None]  # (B|1, 1, T, R/2)
         cos, sin = angles.cos().to(dtype), angles.sin().to(dtype)
         if self.layout == "interleaved":  # dims (2i, 2i + 1): cos (c, c), sin (-s, s)
-            return cos.repeat_interleave(2, dim=-1), torch.stack((-sin, sin), dim=-1).flatten(-2)
+            # (stack + reshape, not repeat_interleave / flatten: what the ONNX exporter keeps dynamic)
+            pairs = (*cos.shape[:-1], -1)
+            return torch.stack((cos, cos), dim=-1).reshape(pairs), torch.stack((-sin, sin), dim=-1).reshape(pairs)
         return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)  # dims (i, i + R/2)
 
     def rotate(self, x: torch.Tensor, tables: RotaryTables) -> torch.Tensor:
@@ -76,7 +78,7 @@ class Rotary:
         rot, rest = x[..., : self.dim], x[..., self.dim:]
         rot = rot.to(cos.dtype)
         if self.layout == "interleaved":
-            swapped = rot.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (b, a) in every pair
+            swapped = torch.stack((rot[..., 1::2], rot[..., 0::2]), dim=-1).reshape(rot.shape)  # (b, a) in every pair
         else:
             a, b = rot.chunk(2, dim=-1)
             swapped = torch.cat((b, a), dim=-1)

@@ -31,6 +31,7 @@ from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..hub import atomic_path, prepare_save_directory
 from ..saving import save_transaction
 from . import convert, serving
+from ..push_to_hub import PushToHubMixin
 from .backend import keras, tf
 
 logger = logging.getLogger(__name__)
@@ -65,8 +66,10 @@ def to_tensor(value: Any) -> Any:
     return value
 
 
-class TFPreTrainedModel(keras.Model):
+class TFPreTrainedModel(PushToHubMixin, keras.Model):
     """Base of every polyformer TF model: input formats, config flags, Keras training, save / load."""
+
+    _push_save_args = ("max_shard_size",)  # push_to_hub's arguments save_pretrained takes
 
     config_class = PretrainedConfig
     base_model_prefix = ""

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ..hub import prepare_save_directory
 from ..saving import save_transaction
 from ..value_rules import BOOL, Rule, check_values
+from ..push_to_hub import PushToHubMixin
 from .encoding import (AddedToken, BatchEncoding, CharSpan, PaddingStrategy, TensorType, TokenSpan,
                        TruncationStrategy, to_py_obj)
 from .files import load_pretrained_kwargs, prefixed, save_tokenizer_config, write_json
@@ -73,7 +74,7 @@ class EncodeOptions:
 _OPTION_NAMES = {field.name for field in dataclasses.fields(EncodeOptions)}
 
 
-class PreTrainedTokenizerBase(SpecialTokensMixin):
+class PreTrainedTokenizerBase(PushToHubMixin, SpecialTokensMixin):
     """Base of `PreTrainedTokenizer` (slow) and `PreTrainedTokenizerFast`.
 
     Args (keyword only, all optional; unknown ones are kept in `init_kwargs` and saved back):

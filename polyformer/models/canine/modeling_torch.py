@@ -16,7 +16,7 @@ Module attributes are the reference's checkpoint keys (canine.initial_char_encod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -270,6 +270,10 @@ class CanineModel(CaninePreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, add_pooling_layer: bool = True, **kwargs):
         """As `PreTrainedModel.from_pretrained`; `add_pooling_layer=False` leaves the pooler out."""
         return super().from_pretrained(pretrained_model_name_or_path, add_pooling_layer, *model_args, **kwargs)
+
+    def _prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        """Heads of the deep encoder's layers (as 4.37: the character encoders are not pruned)."""
+        self._prune_layers([layer.attention for layer in self.encoder.layer], heads_to_prune)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):

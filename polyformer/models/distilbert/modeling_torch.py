@@ -7,7 +7,7 @@ Module attributes are the reference's checkpoint keys (distilbert.transformer.la
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Dict, List, Optional, Set
 
 import torch
 import torch.nn as nn
@@ -28,6 +28,7 @@ from ...pt.heads import classification_loss, cross_entropy_loss, flatten_choices
 from ...pt.layers import SinusoidalEmbedding, activation, chunked, run_layers
 from ...pt.masks import Packing, padding_mask
 from ...pt.modeling import PreTrainedModel
+from ...pt.pruning import prune_attention
 from .configuration import DistilBertConfig
 
 LN_EPS = 1e-12
@@ -59,10 +60,17 @@ class MultiHeadSelfAttention(nn.Module):
         if config.dim % config.n_heads != 0:
             raise ValueError(f"dim={config.dim} must be divisible by n_heads={config.n_heads}")
         self.n_heads = config.n_heads
-        self.scale = 1.0 / math.sqrt(config.dim // config.n_heads)
+        self.head_size = config.dim // config.n_heads
+        self.pruned_heads: Set[int] = set()  # original head numbers removed by prune_heads
+        self.scale = 1.0 / math.sqrt(self.head_size)
         self.dropout = config.attention_dropout
         self.impl = config._attn_implementation
         self.q_lin, self.k_lin, self.v_lin, self.out_lin = (nn.Linear(config.dim, config.dim) for _ in range(4))
+
+    def prune_heads(self, heads: List[int]) -> None:
+        """Remove `heads` (numbered as in the unpruned layer) from the projections."""
+        projections = [(self, name) for name in ("q_lin", "k_lin", "v_lin")]
+        prune_attention(self, heads, projections, (self, "out_lin"), self.head_size)
 
     def forward(self, x, mask, packing=None, head_mask=None, output_attentions=False):  # x: (B, T, C) | (N, C)
         q, k, v = (lin(x) for lin in (self.q_lin, self.k_lin, self.v_lin))
@@ -149,6 +157,9 @@ class DistilBertModel(DistilBertPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embeddings.word_embeddings = value
 
+    def _prune_heads(self, heads_to_prune: Dict[int, List[int]]) -> None:
+        self._prune_layers([block.attention for block in self.transformer.layer], heads_to_prune)
+
     def get_position_embeddings(self) -> nn.Embedding:
         return self.embeddings.position_embeddings
 
@@ -202,7 +213,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
         packing = None
         # Padded rows are visible in hidden states and attention maps, so skip them only when neither is asked.
         if skip_padding and mask is not None and not (output_hidden_states or output_attentions) \
-                and bool(attention_mask[:, 0].all()):
+                and not torch.jit.is_tracing() and bool(attention_mask[:, 0].all()):
             packing = Packing(attention_mask)
             x = packing.pack(x)  # (N, C)
         x, hidden_states, attentions = self.transformer(

@@ -46,10 +46,11 @@ def test_slow_equals_fast(text):
 
 
 @SETTINGS
-@given(text=TEXT.filter(lambda text: not text[:1].isspace()))
+@given(text=TEXT.filter(lambda text: not text[:1].isspace() and "▁" not in text))
 def test_decode_gives_the_text_back(text):
     """Byte fallback makes every character encodable; decode drops the prefix "▁" again (so a text
-    starting with whitespace loses one space, as in the reference)."""
+    starting with whitespace loses one space, as in the reference). A "▁" in the text is sentencepiece's
+    space marker and decodes as a space (4.37.2: "a▁b" -> "a b", "▁" -> ""), so such texts are left out."""
     for tok in (SLOW, FAST, NOT_LEGACY):
         assert tok.decode(tok.encode(text), skip_special_tokens=True) == text
 

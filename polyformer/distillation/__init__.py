@@ -9,13 +9,25 @@ cross-entropy (`losses.mlm_loss`) and the cosine between student and teacher las
 (`losses.cosine_loss`), optionally an MSE on them (`losses.hidden_mse_loss`). Dynamic masking
 (`masking.mask_tokens`), streamed text (`data`), gradient accumulation, AdamW with linear warmup, bf16
 autocast, atomic checkpoints and exact resume (`trainer`), one or many processes (`polyformer.training`).
-Importing this package imports torch but not accelerate.
+Importing this package imports nothing heavy; its names import torch when first used (accelerate only
+when several processes run).
 """
 
-from .losses import cosine_loss, distillation_loss, hidden_mse_loss, mlm_loss
-from .masking import mask_tokens
-from .models import DistillationError, every_other_layer
-from .trainer import DistillationArguments, Distiller, distill
+import importlib
 
-__all__ = ["DistillationArguments", "DistillationError", "Distiller", "cosine_loss", "distill",
-           "distillation_loss", "every_other_layer", "hidden_mse_loss", "mask_tokens", "mlm_loss"]
+_NAMES = {  # public name -> submodule; loaded on first use, so `polyformer --help` does not import torch
+    "cosine_loss": "losses", "distillation_loss": "losses", "hidden_mse_loss": "losses", "mlm_loss": "losses",
+    "mask_tokens": "masking", "DistillationError": "models", "every_other_layer": "models",
+    "DistillationArguments": "trainer", "Distiller": "trainer", "distill": "trainer",
+}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -189,15 +189,17 @@ class Distiller:
 
     # --- the loop ------------------------------------------------------------------------------------
 
-    def train(self) -> Path:
-        """Run to max_steps; returns the output folder (written by the main process)."""
+    def train(self, until_step: Optional[int] = None) -> Path:
+        """Run to max_steps (or stop after `until_step`, with a checkpoint there, to split a run across
+        jobs); returns the output folder. The student is saved (main process) when max_steps is reached."""
         args, par = self.args, self.par
+        stop = args.max_steps if until_step is None else min(until_step, args.max_steps)
         bar = tqdm(total=args.max_steps, initial=self.step, desc="distill", unit="step",
                    disable=not par.is_main or (None if args.progress is None else not args.progress))
-        while self.step < args.max_steps:
+        while self.step < stop:
             parts = self.train_step()
             self.step += 1
-            loss = sum(getattr(args, f"alpha_{n}") * v for n, v in zip(LOSS_NAMES, parts.tolist()))
+            loss = self.weighted(parts)
             shown = {n: f"{v:.4f}" for n, v in zip(LOSS_NAMES, parts.tolist()) if getattr(args, f"alpha_{n}")
                      and (self.mlm or n in ("cos", "mse"))}
             bar.set_postfix(loss=f"{loss:.4f}", **shown)
@@ -205,19 +207,24 @@ class Distiller:
             if par.is_main and (self.step % args.log_every == 0 or self.step == args.max_steps):
                 logger.info("step %d/%d loss %.4f (%s) lr %.3g", self.step, args.max_steps, loss,
                             " ".join(f"{k} {v}" for k, v in shown.items()), self.scheduler.get_last_lr()[0])
-            if args.save_every and self.step % args.save_every == 0 or self.step == args.max_steps:
+            if args.save_every and self.step % args.save_every == 0 or self.step == stop:
                 self.save_checkpoint()
         bar.close()
-        self.save_student()
+        if self.step >= args.max_steps:
+            self.save_student()
         return self.output_dir
 
-    def train_step(self) -> torch.Tensor:
-        """One optimizer step over one global batch; returns the loss terms (ce, mlm, cos, mse), unweighted."""
-        args, par = self.args, self.par
-        world, accum = par.world_size, args.grad_accum
+    def weighted(self, parts: torch.Tensor) -> float:
+        """The total loss from the (ce, mlm, cos, mse) terms."""
+        return float(sum(getattr(self.args, f"alpha_{n}") * v for n, v in zip(LOSS_NAMES, parts.tolist())))
+
+    def next_batch(self) -> dict:
+        """The next global batch: its texts taken from the stream, tokenized, padded and (with an MLM
+        teacher) masked with the generator of this step; plus the global counts the losses divide by."""
+        args = self.args
         tokenize = lambda text: self.tokenizer(text, truncation=True, max_length=args.max_length)["input_ids"]
-        chunks = global_batch_texts(self.stream, tokenize, n_chunks=world * accum, batch_size=args.batch_size,
-                                    max_tokens=args.max_tokens)
+        chunks = global_batch_texts(self.stream, tokenize, n_chunks=self.par.world_size * args.grad_accum,
+                                    batch_size=args.batch_size, max_tokens=args.max_tokens)
         ids, attention = pad([seq for chunk in chunks for seq in chunk], self.tokenizer.pad_token_id)
         labels = None
         if self.mlm:
@@ -225,34 +232,64 @@ class Distiller:
             ids, labels = mask_tokens(ids, special_ids=self._special_ids, mask_token_id=self.tokenizer.mask_token_id,
                                       vocab_size=self.teacher.config.vocab_size, probability=args.mlm_probability,
                                       generator=generator)
-        counts = {"masked": max(int((labels != IGNORE_INDEX).sum()), 1) if labels is not None else 1,
-                  "tokens": max(int(attention.sum()), 1)}
-        torch.manual_seed(args.seed + 7919 * (self.step + 1) + 104729 * par.rank)  # dropout
         starts = [0]
         for chunk in chunks:
             starts.append(starts[-1] + len(chunk))
+        counts = {"masked": max(int((labels != IGNORE_INDEX).sum()), 1) if labels is not None else 1,
+                  "tokens": max(int(attention.sum()), 1)}
+        return {"input_ids": ids, "attention_mask": attention, "labels": labels, "starts": starts, "counts": counts}
+
+    def micro_batches(self, batch: dict):
+        """This process's micro-batches of a global batch: (k, input_ids, attention_mask, labels), each
+        trimmed to its longest text and on the device."""
+        world, device = self.par.world_size, self.par.device
+        for k in range(self.args.grad_accum):
+            c = k * world + self.par.rank
+            rows = slice(batch["starts"][c], batch["starts"][c + 1])
+            attention = batch["attention_mask"][rows]
+            length = int(attention.sum(1).max())
+            labels = batch["labels"][rows, :length].to(device) if batch["labels"] is not None else None
+            yield k, batch["input_ids"][rows, :length].to(device), attention[:, :length].to(device), labels
+
+    def train_step(self, batch: Optional[dict] = None) -> torch.Tensor:
+        """One optimizer step over one global batch (default: the next one); returns its loss terms
+        (ce, mlm, cos, mse), unweighted, as they were before the step."""
+        args, par = self.args, self.par
+        batch = self.next_batch() if batch is None else batch
+        torch.manual_seed(args.seed + 7919 * (self.step + 1) + 104729 * par.rank)  # dropout of this step
         parts = torch.zeros(len(LOSS_NAMES))
-        for k in range(accum):
-            c = k * world + par.rank
-            rows = slice(starts[c], starts[c + 1])
-            length = int(attention[rows].sum(1).max())
-            x, mask = ids[rows, :length].to(par.device), attention[rows, :length].to(par.device)
-            lab = labels[rows, :length].to(par.device) if labels is not None else None
-            with par.accumulate(self.model, sync=k == accum - 1):
-                with torch.autocast(device_type=par.device.type, dtype=torch.bfloat16, enabled=args.bf16):
-                    t_logits, t_hidden = teacher_outputs(self.teacher, x, mask)
-                    s_logits, s_hidden = self.model(x, mask)
-                terms = self.loss_terms(s_logits, t_logits, s_hidden, t_hidden, mask, lab, counts)
+        for k, x, mask, labels in self.micro_batches(batch):
+            with par.accumulate(self.model, sync=k == args.grad_accum - 1):
+                terms, s_logits, s_hidden = self._forward(x, mask, labels, batch["counts"])
                 loss = sum(getattr(args, f"alpha_{n}") * terms[i] for i, n in enumerate(LOSS_NAMES))
                 # zero-weighted outputs join the graph so every parameter gets a (zero) gradient, as DDP wants
                 loss = loss + 0.0 * s_hidden.sum() + (0.0 * s_logits.sum() if s_logits is not None else 0.0)
-                par.backward(loss * world)  # DDP averages over processes; the terms are already global means
+                par.backward(loss * par.world_size)  # DDP averages over processes; the terms are global means
             parts += torch.stack([t.detach().float().cpu() for t in terms])
         par.clip_grad_norm_(self.model, args.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return par.all_reduce_sum(parts.to(par.device)).cpu()
+
+    def evaluate(self, batch: dict) -> torch.Tensor:
+        """The loss terms (ce, mlm, cos, mse) of a global batch without training (dropout off)."""
+        model = self.par.unwrap(self.model)
+        was_training = model.training
+        model.eval()
+        parts = torch.zeros(len(LOSS_NAMES))
+        with torch.no_grad():
+            for _, x, mask, labels in self.micro_batches(batch):
+                terms = self._forward(x, mask, labels, batch["counts"], model=model)[0]
+                parts += torch.stack([t.float().cpu() for t in terms])
+        model.train(was_training)
+        return self.par.all_reduce_sum(parts.to(self.par.device)).cpu()
+
+    def _forward(self, x, mask, labels, counts, model=None):
+        with torch.autocast(device_type=self.par.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
+            t_logits, t_hidden = teacher_outputs(self.teacher, x, mask)
+            s_logits, s_hidden = (model or self.model)(x, mask)
+        return self.loss_terms(s_logits, t_logits, s_hidden, t_hidden, mask, labels, counts), s_logits, s_hidden
 
     def loss_terms(self, s_logits, t_logits, s_hidden, t_hidden, mask, labels, counts) -> list[torch.Tensor]:
         """(ce, mlm, cos, mse) of one micro-batch, each its row sum over the global batch's row count."""

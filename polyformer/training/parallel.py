@@ -140,8 +140,12 @@ class AccelerateParallel(TorchParallel):
     def __init__(self):
         from accelerate import Accelerator  # optional extra: polyformer[accelerate]
 
-        self.accelerator = Accelerator()
+        # On a machine without CUDA, accelerate sees the processes (MULTI_CPU, gloo) only with cpu=True.
+        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
         self.rank, self.world_size = self.accelerator.process_index, self.accelerator.num_processes
+        expected = int(os.environ.get("WORLD_SIZE", "1"))
+        if self.world_size != expected:
+            raise RuntimeError(f"accelerate set up {self.world_size} process(es) but WORLD_SIZE is {expected}")
         self.device = self.accelerator.device
 
     def prepare(self, model, optimizer, *, find_unused_parameters=False):

@@ -159,3 +159,15 @@ def test_jsonl_data_and_the_cli(files, tmp_path, capsys):
     assert [p.name for p in sorted((out / "checkpoints").iterdir())] == ["step-00000001", "step-00000002"]
     status = main(["-q", "distill", str(files["teacher"]), str(tmp_path / "x"), "--data", str(tmp_path / "nope.txt")])
     assert status == 1 and "data file not found" in capsys.readouterr().err
+
+
+def test_a_distilbert_teacher_folder(files, tmp_path):
+    from polyformer.models.distilbert.convert_bert import convert_bert_to_distilbert
+
+    teacher = convert_bert_to_distilbert(files["headless"], tmp_path / "distil-teacher")
+    d = Distiller(args(files, tmp_path / "s", teacher=str(teacher), layers=[1, 3]))
+    assert not d.mlm and d.teacher.config.n_layers == 4
+    student = d.par.unwrap(d.model).model
+    assert torch.equal(student.transformer.layer[1].attention.q_lin.weight,
+                       d.teacher.transformer.layer[3].attention.q_lin.weight)
+    assert torch.isfinite(d.train_step()).all()

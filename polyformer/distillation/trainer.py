@@ -177,6 +177,9 @@ class Distiller:
         warmup = args.warmup if isinstance(args.warmup, int) else int(args.warmup * args.max_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _linear_warmup(warmup, args.max_steps))
         if state is not None:
+            if state["optimizer"] is None:
+                raise DistillationError(f"{resume_from} comes from a run whose optimizer state was sharded (FSDP / "
+                                        "DeepSpeed) and holds only the model: it cannot be resumed exactly")
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["rng"]["torch"])
@@ -320,7 +323,7 @@ class Distiller:
                 "step": self.step,
                 "data_position": self.stream.position,
                 "global_batch": self._global_batch(),
-                "optimizer": self.optimizer.state_dict(),
+                "optimizer": None if self.par.shards_optimizer else self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "rng": {"torch": torch.get_rng_state(), "seed": self.args.seed},
                 "world_size": self.par.world_size,

@@ -52,6 +52,12 @@ class Parallel:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def shards_optimizer(self) -> bool:
+        """Whether each process holds only a shard of the optimizer state (FSDP, DeepSpeed): then the main
+        process's `optimizer.state_dict()` is not the whole state."""
+        return False
+
     def prepare(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, find_unused_parameters: bool = False):
         """(model, optimizer) ready to train: on this process's device, wrapped for data parallelism."""
         return model.to(self.device), optimizer
@@ -157,6 +163,10 @@ class AccelerateParallel(TorchParallel):
 
     def unwrap(self, model):
         return self.accelerator.unwrap_model(model)
+
+    @property
+    def shards_optimizer(self) -> bool:
+        return self.accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
 
     def accumulate(self, model, sync):
         return contextlib.nullcontext() if sync or self.world_size == 1 else self.accelerator.no_sync(model)

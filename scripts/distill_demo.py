@@ -2,14 +2,15 @@
 from the Python standard library's docstrings, then compare the student with its teacher.
 
     python scripts/distill_demo.py [--teacher .cache/all-MiniLM-L6-v2] [--out .cache/distilled-MiniLM-L3]
-                                   [--max-steps 200 --batch-size 16 --lr 2e-4 --threads 2]
+                                   [--max-steps 200 --batch-size 16 --lr 5e-4 --threads 2]
 
 The teacher is a sentence-embedding BertModel without an MLM head, so the student (teacher layers 0, 2, 4,
 `polyformer convert`'s initialisation) learns with the cosine loss on the last hidden states. Reported,
 for the initial student (no training) and the trained one: the mean cosine between student and teacher
 sentence embeddings (mean pooling + L2 normalisation, as `polyformer demo`) on held-out sentences, how
 many of the demo's queries keep the teacher's top-1 match and top-3 order, and the student's forward-pass
-speed-up. --eval-only recomputes these for a trained student. The last line
+speed-up. --eval-only recomputes these for a trained student; a run that was interrupted continues from
+its last checkpoint (every 100 steps). The last line
 is a README table row.
 """
 
@@ -93,7 +94,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path(".cache/distilled-MiniLM-L3"))
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-only", action="store_true", help="compare an already trained --out, no training")
     args = p.parse_args(argv)

@@ -4,6 +4,7 @@
     polyformer convert llama-meta INPUT_DIR OUTPUT_DIR --model-size 7B [--dtype D --overwrite]
     polyformer demo [--model DIR] [--query TEXT ...] [--top-k K]
     polyformer export onnx MODEL OUT_DIR [--task TASK] [--opset N]
+    polyformer distill TEACHER STUDENT_OUT --data FILE ... [--layers 0,2,4 | --student-layers N] [--max-steps N ...]
     polyformer generate MODEL PROMPT [--max-new-tokens N --temperature T --top-p P --num-beams B --infill]
     polyformer run TASK MODEL [INPUT ...] [--batch-size N --device D --opt KEY=VALUE ... --stream]
 
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_convert(commands, common)
     _add_demo(commands, common)
     _add_export(commands, common)
+    _add_distill(commands, common)
     _add_generate(commands, common)
     _add_run(commands, common)
     args = parser.parse_args(argv)
@@ -213,6 +215,14 @@ def _run_demo(args) -> int:
         for score, index in zip(top.values.tolist(), top.indices.tolist()):
             print(f"  {score:.4f}  {DEMO_CORPUS[index]}")
     return 0
+
+
+# --- distill -------------------------------------------------------------------------------------------
+
+def _add_distill(commands, common) -> None:
+    from polyformer.distillation.cli import add_distill  # argparse only: torch is imported when it runs
+
+    add_distill(commands, common)
 
 
 # --- run -----------------------------------------------------------------------------------------------

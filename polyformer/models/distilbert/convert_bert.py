@@ -49,7 +49,7 @@ from ...hub import read_json, write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ConversionError", "convert_bert_to_distilbert", "parse_layers"]
+__all__ = ["ConversionError", "bert_as_distilbert", "convert_bert_to_distilbert", "has_mlm_head", "parse_layers"]
 
 # The activations DistilBertConfig documents, plus BERT's spelling of one of them.
 DISTILBERT_ACTIVATIONS = ("gelu", "relu", "silu", "gelu_new")
@@ -119,18 +119,15 @@ def convert_bert_to_distilbert(src: str | os.PathLike, dst: str | os.PathLike, l
     if (dst.exists() or dst.is_symlink()) and not overwrite:
         raise ConversionError(f"{dst} already exists (pass overwrite=True / --overwrite to replace it)")
     bert = read_json(src / "config.json", what="BERT config")
-    config = distilbert_config(bert, n_layers=None if layers is None else len(layers))
+    config, plan = bert_as_distilbert(src, layers)
     layers = _check_layers(layers, bert["num_hidden_layers"])
-
-    weights = _strip_prefix(dict(iter_state_dict(find_weight_files(str(src)))))
-    plan = _plan_tensors(weights, layers, config)
     tmp = _make_temp_dir(dst, "tmp")
     try:
         tensors = {name: tensor.contiguous()
                    for name, tensor in tqdm(plan.items(), desc="bert-to-distilbert", unit="tensor",
                                             disable=None if progress is None else not progress)}
         save_state_dict(tensors, str(tmp))
-        del tensors, weights, plan
+        del tensors, plan
         write_json(tmp / "config.json", config)
         _write_tokenizer(src, tmp, bert)
         _move_into_place(tmp, dst, overwrite)
@@ -140,6 +137,86 @@ def convert_bert_to_distilbert(src: str | os.PathLike, dst: str | os.PathLike, l
     logger.info("wrote DistilBERT (%d layers from BERT layers %s, dim %d) to %s", len(layers), layers,
                 config["dim"], dst)
     return dst
+
+
+def bert_as_distilbert(src: str | os.PathLike, layers: Sequence[int] | None = None, *,
+                       mlm_head: bool = False) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The DistilBERT config dict and tensors `convert_bert_to_distilbert` would write, in memory.
+
+    With `mlm_head=True` the BERT masked-LM head (`cls.predictions.*`, as BertForMaskedLM saves it) is
+    mapped too, onto DistilBertForMaskedLM's names (`vocab_transform`, `vocab_layer_norm`, `vocab_projector`)
+    and the encoder tensors gain the `distilbert.` prefix; a checkpoint without that head raises
+    ConversionError (`has_mlm_head` tells beforehand). Same checks and errors as `convert_bert_to_distilbert`.
+    """
+    src = Path(src)
+    if not src.is_dir():
+        raise FileNotFoundError(f"BERT checkpoint folder not found: {src}")
+    bert = read_json(src / "config.json", what="BERT config")
+    config = distilbert_config(bert, n_layers=None if layers is None else len(layers))
+    layers = _check_layers(layers, bert["num_hidden_layers"])
+    raw = dict(iter_state_dict(find_weight_files(str(src))))
+    plan = _plan_tensors(_strip_prefix(raw), layers, config)
+    if mlm_head:
+        head = _mlm_head_tensors(raw, config)
+        plan = {**{f"distilbert.{name}": t for name, t in plan.items()}, **head}
+        config["architectures"] = ["DistilBertForMaskedLM"]
+    return config, plan
+
+
+_MLM_HEAD = {  # BertForMaskedLM head tensor -> DistilBertForMaskedLM tensor
+    "cls.predictions.transform.dense.weight": "vocab_transform.weight",
+    "cls.predictions.transform.dense.bias": "vocab_transform.bias",
+    "cls.predictions.transform.LayerNorm.weight": "vocab_layer_norm.weight",
+    "cls.predictions.transform.LayerNorm.bias": "vocab_layer_norm.bias",
+    "cls.predictions.bias": "vocab_projector.bias",
+}
+
+
+def has_mlm_head(src: str | os.PathLike) -> bool:
+    """Whether the BERT checkpoint folder SRC holds a masked-LM head (`cls.predictions.*`)."""
+    from safetensors import safe_open
+
+    files = find_weight_files(str(src))
+    if all(f.endswith(".safetensors") for f in files):  # names only, no tensor read
+        names = set()
+        for f in files:
+            with safe_open(f, framework="pt") as handle:
+                names.update(handle.keys())
+    else:
+        names = {name for name, _ in iter_state_dict(files)}
+    names = {_gamma_beta(name) for name in names}
+    return all(key in names for key in _MLM_HEAD if key != "cls.predictions.bias") and (
+        "cls.predictions.bias" in names or "cls.predictions.decoder.bias" in names)
+
+
+def _gamma_beta(name: str) -> str:
+    if ".LayerNorm." in name and name.endswith((".gamma", ".beta")):  # BERTs converted from Google's TF
+        return name.rsplit(".", 1)[0] + (".weight" if name.endswith(".gamma") else ".bias")
+    return name
+
+
+def _mlm_head_tensors(raw: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
+    """BERT's MLM head (dense -> act -> LayerNorm -> decoder tied to the word embeddings, + bias) is
+    DistilBERT's (vocab_transform -> activation -> vocab_layer_norm -> vocab_projector) one for one."""
+    raw = {_gamma_beta(name): t for name, t in raw.items()}
+    if "cls.predictions.bias" not in raw and "cls.predictions.decoder.bias" in raw:
+        raw["cls.predictions.bias"] = raw["cls.predictions.decoder.bias"]
+    missing = [name for name in _MLM_HEAD if name not in raw]
+    if missing:
+        raise ConversionError(f"the BERT checkpoint has no masked-LM head: it lacks {_preview(missing)}")
+    c, v = config["dim"], config["vocab_size"]
+    head = {distil: raw[bert] for bert, distil in _MLM_HEAD.items()}
+    shapes = {"vocab_transform.weight": (c, c), "vocab_transform.bias": (c,), "vocab_layer_norm.weight": (c,),
+              "vocab_layer_norm.bias": (c,), "vocab_projector.bias": (v,)}
+    for name, shape in shapes.items():
+        if tuple(head[name].shape) != shape:
+            raise ConversionError(f"masked-LM head tensor for {name} has shape {tuple(head[name].shape)}, "
+                                  f"expected {shape}")
+    decoder = raw.get("cls.predictions.decoder.weight")
+    word = raw.get("bert.embeddings.word_embeddings.weight", raw.get("embeddings.word_embeddings.weight"))
+    if decoder is not None and word is not None and not torch.equal(decoder, word):
+        raise ConversionError("the BERT masked-LM decoder is not tied to the word embeddings; DistilBERT's is")
+    return head
 
 
 def distilbert_config(bert: dict, n_layers: int | None = None) -> dict:
@@ -244,12 +321,7 @@ def _strip_prefix(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if heads:
             logger.info("dropping %d head tensors (%s)", len(heads), _preview(heads))
         weights = {name[len("bert."):]: t for name, t in weights.items() if name.startswith("bert.")}
-    renamed = {}
-    for name, tensor in weights.items():
-        if ".LayerNorm." in name and name.endswith((".gamma", ".beta")):  # BERTs converted from Google's TF
-            name = name.rsplit(".", 1)[0] + (".weight" if name.endswith(".gamma") else ".bias")
-        renamed[name] = tensor
-    return renamed
+    return {_gamma_beta(name): tensor for name, tensor in weights.items()}
 
 
 def _fold(position: torch.Tensor, token_type: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,8 @@ def test_resize_keeps_tied_weights_tied(tmp_path):
     assert len(model.weights) == len({id(w) for w in model.weights})
     after = model(IDS).logits.numpy()
     assert after.shape == (1, 5, 120)
-    np.testing.assert_array_equal(after[..., :99], before)
+    # a wider output matrix is another matmul tiling: equal to float rounding, not bit for bit (AVX2 kernels)
+    assert_close(after[..., :99], before, name="kept columns")
     np.testing.assert_array_equal(model.vocab_projector.bias.numpy()[99:], 0)
     model.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "config.json").read_text())["vocab_size"] == 120
@@ -38,13 +39,13 @@ def test_resize_an_untied_head_and_generate():
     model.resize_token_embeddings(100, pad_to_multiple_of=16)  # 112 rows
     assert model.config.vocab_size == 112 and model.lm_head.kernel.shape == (32, 112)
     after = model(IDS).logits.numpy()
-    np.testing.assert_array_equal(after[..., :99], before)
+    assert_close(after[..., :99], before, name="kept columns")  # another tiling: float rounding only
     np.testing.assert_array_equal(model.lm_head.bias.numpy()[99:], 0)
     assert model.generate(IDS, max_new_tokens=2).shape == (1, 7)
     new = model.get_input_embeddings().table.numpy()[99:]
     assert 0 < np.abs(new).max() < 0.2  # drawn from N(0, initializer_range = 0.02)
     model.resize_token_embeddings(96)  # cut
-    np.testing.assert_array_equal(model(IDS).logits.numpy(), before[..., :96])
+    assert_close(model(IDS).logits.numpy(), before[..., :96], name="after the cut")
     with pytest.raises(ValueError, match="new_num_tokens"):
         model.resize_token_embeddings(0)
 

@@ -381,7 +381,7 @@ def main() -> None:
         if "float32" not in dtypes or "polyformer" not in engines:
             logger.info("computing the reference ids (polyformer eager float32)")
             cache: Dict = {}
-            run, _ = load_polyformer(folder, "float32", args.int8_base, False, cache)
+            run, _ = load_polyformer(folder, "float32", args.int8_base, kind="polyformer", cache=cache)
             for b in batches:
                 reference[b] = run(inputs[b], new)
             del run, cache

@@ -2,11 +2,11 @@
 sampling (another), sharing the logits processors and one `Session` of preallocated buffers.
 
 Per token the greedy / sampling loop runs the model once and a handful of tensor operations: no tensor is
-reallocated between growths (the tokens, attention mask and positions live in (B, capacity) buffers
-written in place, which grow in whole blocks as the KV cache does: memory follows the tokens generated,
-not max_length), and nothing waits on the device except where the
-caller asked for it (a streamer, a stopping criterion) — "are all rows finished?" is asked every step on
-CPU, where it is free, and every `SYNC_EVERY` steps on an accelerator, the extra steps trimmed after.
+reallocated between growths (the tokens, attention mask and positions live in (B, capacity) buffers written
+in place, which grow in whole blocks as the KV cache does: memory follows the tokens generated, not
+max_length), and nothing waits on the device except where the caller asked for it (a streamer, a stopping
+criterion) — "are all rows finished?" is asked every step on CPU, where it is free, and every `SYNC_EVERY`
+steps on an accelerator, the extra steps trimmed after.
 
 What is specific to a model family goes through two methods the family may override:
 `prepare_inputs_for_generation` (which inputs one forward gets) and `_init_generation_cache`.
@@ -38,8 +38,8 @@ def sync_interval(device: torch.device) -> int:
 
 
 class Session:
-    """One generate() call's state: the sequences (B, capacity <= max_length), their attention mask and positions,
-    the KV cache, and the other model kwargs, handed to `prepare_inputs_for_generation` every step.
+    """One generate() call's state: the sequences (B, capacity <= max_length), their attention mask and
+    positions, the KV cache, and the other model kwargs, handed to `prepare_inputs_for_generation` every step.
 
     For an encoder-decoder model the sequences are the decoder's; the growing mask is the
     `decoder_attention_mask` (when given), the source `attention_mask` and `encoder_outputs` stay as

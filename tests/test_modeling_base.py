@@ -292,6 +292,20 @@ def test_unknown_or_unavailable_attn_implementation(tmp_path):
             DistilBertModel.from_pretrained(tmp_path, attn_implementation="flash_attention_2")
 
 
+@pytest.mark.parametrize("family", ["Llama", "CodeGen", "GPTJ", "Mvp", "Canine", "GroupViT", "Idefics"])
+def test_flash_attention_is_opt_in_per_family(family):
+    """Only DistilBERT declares flash-attn; every other family refuses it by name, before any check of the
+    package or the GPU."""
+    import polyformer
+
+    assert polyformer.DistilBertPreTrainedModel._supports_flash_attn_2
+    cls = getattr(polyformer, f"{family}PreTrainedModel")
+    assert not cls._supports_flash_attn_2
+    config = getattr(polyformer, f"{family}Config")(attn_implementation="flash_attention_2")
+    with pytest.raises(ValueError, match="does not support attn_implementation='flash_attention_2'"):
+        cls(config)
+
+
 # --- bad input -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(input_ids=torch.ones(2, 5)), TypeError, "input_ids must hold integer token ids"),

@@ -68,7 +68,7 @@ class PreTrainedModel(PushToHubMixin, nn.Module):
     _skip_keys_device_placement: Optional[Union[str, List[str]]] = None  # inputs accelerate's hooks leave where they are
     supports_gradient_checkpointing: bool = True
     _supports_sdpa: bool = True
-    _supports_flash_attn_2: bool = True
+    _supports_flash_attn_2: bool = False  # opt-in: a family whose attention runs flash-attn says so
 
     def __init__(self, config: PretrainedConfig, *args, **kwargs):
         super().__init__()

@@ -226,7 +226,6 @@ class CaninePreTrainedModel(PreTrainedModel):
     base_model_prefix = "canine"
     # device_map (4.37 has none for CANINE): layers, hash embeddings and the down / up sampling whole
     _no_split_modules = ["CanineLayer", "CanineEmbeddings", "CharactersToMolecules", "ConvProjection"]
-    _supports_flash_attn_2 = False  # local windows and molecule masks are not key-padding masks
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

@@ -41,7 +41,6 @@ class CodeGenAttention(ParallelAttention):
 class CodeGenPreTrainedModel(PreTrainedModel):
     config_class = CodeGenConfig
     base_model_prefix = "transformer"
-    _supports_flash_attn_2 = False
     _no_split_modules = ["ParallelBlock"]  # device_map: each block whole on one device (4.37: CodeGenBlock)
     _skip_keys_device_placement = "past_key_values"
 

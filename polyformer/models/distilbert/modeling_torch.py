@@ -129,6 +129,7 @@ class DistilBertPreTrainedModel(PreTrainedModel):
     config_class = DistilBertConfig
     base_model_prefix = "distilbert"
     _no_split_modules = ["TransformerBlock"]  # device_map (4.37 has none for DistilBERT)
+    _supports_flash_attn_2 = True  # the only family here whose attention runs flash-attn (as in 4.37)
 
     def _return_dict(self, return_dict: Optional[bool]) -> bool:
         return self.config.use_return_dict if return_dict is None else return_dict

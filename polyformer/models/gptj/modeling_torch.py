@@ -37,7 +37,6 @@ class GPTJAttention(ParallelAttention):
 class GPTJPreTrainedModel(PreTrainedModel):
     config_class = GPTJConfig
     base_model_prefix = "transformer"
-    _supports_flash_attn_2 = False
     _no_split_modules = ["ParallelBlock"]  # device_map: each block whole on one device (4.37: GPTJBlock)
     _skip_keys_device_placement = "past_key_values"
 

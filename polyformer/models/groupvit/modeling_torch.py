@@ -62,7 +62,6 @@ class GroupViTPreTrainedModel(PreTrainedModel):
     base_model_prefix = "groupvit"
     # device_map (4.37 has none for GroupViT): encoder layers, embeddings and grouping stages whole
     _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "GroupViTVisionEmbeddings", "GroupViTStage"]
-    _supports_flash_attn_2 = False  # cross-attention of groups over tokens; 4.37's GroupViT is eager only
 
     # Attention defaults to "eager", the reference's only path: the grouping takes an argmax, which the last-bit
     # differences of "sdpa" (faster, opt in with attn_implementation="sdpa") could flip on near ties.

@@ -83,7 +83,6 @@ class IdeficsPreTrainedModel(PreTrainedModel):
                          "IdeficsPerceiverResampler"]
     _skip_keys_device_placement = "past_key_values"
     _supports_sdpa = True
-    _supports_flash_attn_2 = False
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

@@ -107,7 +107,6 @@ class LlamaDecoderLayer(nn.Module):
 class LlamaPreTrainedModel(PreTrainedModel):
     config_class = LlamaConfig
     base_model_prefix = "model"
-    _supports_flash_attn_2 = False
     _no_split_modules = ["LlamaDecoderLayer"]  # device_map: each block whole on one device
     _skip_keys_device_placement = "past_key_values"
 

@@ -56,7 +56,6 @@ class MvpPrompt(nn.Module):
 class MvpPreTrainedModel(PreTrainedModel):
     config_class = MvpConfig
     base_model_prefix = "model"
-    _supports_flash_attn_2 = False
     # device_map (4.37 has none for MVP): layers and prompt tables whole on one device
     _no_split_modules = ["EncoderLayer", "DecoderLayer", "MvpPrompt"]
     _skip_keys_device_placement = "past_key_values"

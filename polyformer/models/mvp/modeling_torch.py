@@ -180,11 +180,10 @@ class _MvpHead(MvpPreTrainedModel):
         self.model.set_lightweight_tuning()
         getattr(self, self.head).requires_grad_(False)
 
-    def run_model(self, args: dict, return_dict: Optional[bool]):
-        """The bare model on a forward's arguments; returns (its output object, whether to return a dict)."""
-        args = {k: v for k, v in args.items() if k not in ("self", "__class__", "labels", "return_dict",
-                                                            "start_positions", "end_positions")}
-        return self.model(**args, return_dict=True), return_dict_of(self.config, return_dict)
+    def run_model(self, return_dict: Optional[bool], **model_inputs):
+        """The bare model on the head's model inputs (keyword arguments of `MvpModel.forward`); returns (its
+        output object, whether the head returns a dict)."""
+        return self.model(**model_inputs, return_dict=True), return_dict_of(self.config, return_dict)
 
 
 class MvpForConditionalGeneration(GenerationMixin, _MvpHead):
@@ -237,7 +236,12 @@ class MvpForConditionalGeneration(GenerationMixin, _MvpHead):
             use_cache = False
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
-        out, return_dict = self.run_model(locals(), return_dict)
+        out, return_dict = self.run_model(
+            return_dict, input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask, head_mask=head_mask, decoder_head_mask=decoder_head_mask,
+            cross_attn_head_mask=cross_attn_head_mask, encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values, inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.lm_head(out.last_hidden_state) + self.final_logits_bias  # (B, T, V)
         loss = None if labels is None else cross_entropy_loss(logits, labels)
         return finish(Seq2SeqLMOutput(loss, logits, *seq2seq_tail(out)), return_dict)
@@ -283,7 +287,12 @@ class MvpForSequenceClassification(_MvpHead):
             use_cache = False
         if input_ids is None and inputs_embeds is not None:
             raise NotImplementedError(f"Passing input embeddings is currently not supported for {type(self).__name__}")
-        out, return_dict = self.run_model(locals(), return_dict)
+        out, return_dict = self.run_model(
+            return_dict, input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask, head_mask=head_mask, decoder_head_mask=decoder_head_mask,
+            cross_attn_head_mask=cross_attn_head_mask, encoder_outputs=encoder_outputs,
+            inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.classification_head(eos_pool(out.last_hidden_state, input_ids, self.config.eos_token_id))
         loss = None if labels is None else classification_loss(logits, labels, self.config)
         return finish(Seq2SeqSequenceClassifierOutput(loss, logits, *seq2seq_tail(out)), return_dict)
@@ -309,7 +318,12 @@ class MvpForQuestionAnswering(_MvpHead):
                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         if start_positions is not None and end_positions is not None:
             use_cache = False
-        out, return_dict = self.run_model(locals(), return_dict)
+        out, return_dict = self.run_model(
+            return_dict, input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask, head_mask=head_mask, decoder_head_mask=decoder_head_mask,
+            cross_attn_head_mask=cross_attn_head_mask, encoder_outputs=encoder_outputs,
+            inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.qa_outputs(out.last_hidden_state)  # (B, T, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = span_qa_loss(start_logits, end_logits, start_positions, end_positions)

@@ -27,6 +27,8 @@ from typing import Any, Callable, Optional
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..saving import fsync_file, fsync_folder
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["CheckpointError", "latest_checkpoint", "load_checkpoint", "save_checkpoint"]
@@ -60,16 +62,16 @@ def save_checkpoint(folder: str | os.PathLike, step: int, tensors: dict[str, tor
     try:
         flat = {name: t.detach().to("cpu").clone().contiguous() for name, t in tensors.items()}  # unshared
         save_file(flat, str(tmp / MODEL_FILE), metadata={"format": "pt"})
-        _fsync(tmp / MODEL_FILE)
+        fsync_file(str(tmp / MODEL_FILE))
         _fault("model-written")
         torch.save(state, tmp / STATE_FILE)
-        _fsync(tmp / STATE_FILE)
+        fsync_file(str(tmp / STATE_FILE))
         _fault("state-written")
-        _fsync(tmp)
+        fsync_folder(str(tmp))
         if final.exists():  # the same step saved again (a resumed run): replace it
             shutil.rmtree(final)
         os.rename(tmp, final)
-        _fsync(folder)
+        fsync_folder(str(folder))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -106,20 +108,6 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
 def _fault(stage: str) -> None:
     if _fault_hook is not None:
         _fault_hook(stage)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or a folder (its entries) to disk; folders cannot be opened on some systems: skip."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _prune(folder: Path, keep: int) -> None:

@@ -12,7 +12,7 @@ import copy
 import json
 import logging
 import os
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
 from .hub import read_json, resolve_file, write_atomically
 from .saving import save_transaction
@@ -106,6 +106,13 @@ def dtype_name(dtype: Any) -> Any:
     if dtype is None or isinstance(dtype, str):
         return dtype
     return str(dtype).rsplit(".", 1)[-1]
+
+
+class OutputOptions(NamedTuple):
+    """What a forward returns besides its main output, and in which form."""
+    output_attentions: bool
+    output_hidden_states: bool
+    return_dict: bool
 
 
 class PretrainedConfig(PushToHubMixin):
@@ -279,6 +286,15 @@ class PretrainedConfig(PushToHubMixin):
     @property
     def use_return_dict(self) -> bool:
         return self.return_dict and not self.torchscript
+
+    def output_options(self, output_attentions: Optional[bool] = None, output_hidden_states: Optional[bool] = None,
+                       return_dict: Optional[bool] = None) -> "OutputOptions":
+        """A forward's three output arguments, each None taking this config's value (`return_dict` from
+        `use_return_dict`, so `torchscript=True` gives tuples). Every framework's models resolve them here."""
+        return OutputOptions(
+            self.output_attentions if output_attentions is None else bool(output_attentions),
+            self.output_hidden_states if output_hidden_states is None else bool(output_hidden_states),
+            self.use_return_dict if return_dict is None else bool(return_dict))
 
     @property
     def name_or_path(self) -> str:

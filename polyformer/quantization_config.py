@@ -1,5 +1,6 @@
-"""`TorchAoConfig`: which weight-only quantization `from_pretrained` / `quantize_` apply, in transformers'
-spelling (`TorchAoConfig("int8_weight_only")`, `TorchAoConfig("int4_weight_only", group_size=128)`).
+"""`TorchAoConfig`: which quantization `from_pretrained` / `quantize_` apply, in transformers' spelling
+(`TorchAoConfig("int8_weight_only")`, `TorchAoConfig("int4_weight_only", group_size=128)`,
+`TorchAoConfig("int8_dynamic_activation_int8_weight")`).
 This module imports no framework; the quantized layers are in pt/quantize.py.
 """
 
@@ -7,16 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-QUANT_TYPES = {"int8_weight_only": {}, "int4_weight_only": {"group_size": 128}}
+QUANT_TYPES = {"int8_weight_only": {}, "int4_weight_only": {"group_size": 128},
+               "int8_dynamic_activation_int8_weight": {}}
 INT4_GROUP_SIZES = (32, 64, 128, 256)
 
 
 class TorchAoConfig:
-    """Weight-only quantization of a model's linear layers (the output embeddings excepted, as in
-    transformers).
+    """Quantization of a model's linear layers (the output embeddings excepted, as in transformers).
 
-    quant_type: "int8_weight_only" (per output channel, symmetric) or "int4_weight_only" (asymmetric, in
-        groups of `group_size` input channels: 32, 64, 128 or 256; default 128).
+    quant_type: "int8_weight_only" (per output channel, symmetric), "int4_weight_only" (asymmetric, in
+        groups of `group_size` input channels: 32, 64, 128 or 256; default 128), or
+        "int8_dynamic_activation_int8_weight" (int8 weights as int8_weight_only, and each input row
+        quantized to int8 at every call: integer matrix products, CTranslate2's int8; the fastest on CPU,
+        the least exact).
     modules_to_not_convert: names of modules (or prefixes, e.g. "lm_head") to leave in floating point;
         None: the output embeddings.
 

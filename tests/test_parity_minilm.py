@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 
 from helpers.tolerance import assert_close
 from polyformer import AutoTokenizer, DistilBertModel, DistilBertTokenizer, DistilBertTokenizerFast, TorchAoConfig
-from polyformer.pt.quantize import Int8WeightOnlyLinear
+from polyformer.pt.quantize import Int8DynamicActivationLinear, Int8WeightOnlyLinear
 from polyformer.cli import DEMO_CORPUS, DEMO_QUERIES, main as cli_main, sentence_embeddings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,20 +144,27 @@ def test_demo_ranks_the_matching_sentence_first(converted):
         assert sentence == expected[query] and 0.5 < float(score) <= 1.0
 
 
-def test_int8_weights_keep_the_embeddings_and_the_ranking(converted):
-    """Weight-only int8 on the real weights: every sentence embedding within cosine 0.99 of float32, and the
-    demo's ranking of the corpus for each query unchanged."""
+@pytest.mark.parametrize("quant_type,layer", [("int8_weight_only", Int8WeightOnlyLinear),
+                                              ("int8_dynamic_activation_int8_weight", Int8DynamicActivationLinear)])
+def test_int8_weights_keep_the_embeddings_and_the_ranking(converted, quant_type, layer):
+    """int8 on the real weights: every sentence embedding within cosine 0.99 of float32. Weight-only keeps
+    the demo's whole ranking of the corpus for each query; with int8 activations too, each query's best
+    match stays and the rest may swap at near-ties (measured: the third query's 2nd and 3rd, scores 0.140
+    and 0.129 in float32, swap)."""
     tokenizer = AutoTokenizer.from_pretrained(str(converted))
     texts = DEMO_QUERIES + DEMO_CORPUS
     truth = sentence_embeddings(DistilBertModel.from_pretrained(str(converted)), tokenizer, texts)
-    model = DistilBertModel.from_pretrained(str(converted), quantization_config=TorchAoConfig("int8_weight_only"))
-    assert sum(isinstance(m, Int8WeightOnlyLinear) for m in model.modules()) == 6 * 6  # q, k, v, out, ffn x 2
+    model = DistilBertModel.from_pretrained(str(converted), quantization_config=TorchAoConfig(quant_type))
+    assert sum(isinstance(m, layer) for m in model.modules()) == 6 * 6  # q, k, v, out, ffn x 2
     quantized = sentence_embeddings(model, tokenizer, texts)
     cosine = (truth * quantized).sum(-1)
     assert cosine.min() >= 0.99, cosine
     queries = len(DEMO_QUERIES)
     ranking = lambda e: (e[:queries] @ e[queries:].T).argsort(dim=-1, descending=True)  # noqa: E731
-    assert torch.equal(ranking(quantized), ranking(truth))
+    if quant_type == "int8_weight_only":
+        assert torch.equal(ranking(quantized), ranking(truth))
+    else:
+        assert torch.equal(ranking(quantized)[:, 0], ranking(truth)[:, 0])
 
 
 def test_convert_rejects_a_missing_folder(tmp_path):

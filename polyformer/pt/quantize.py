@@ -1,11 +1,17 @@
-"""Weight-only int8 and int4 linear layers, and `quantize_`, which swaps them into a model.
+"""Quantized linear layers (int8 and int4 weights), and `quantize_`, which swaps them into a model.
 
-The matrix products are torch's own weight-only kernels (what gpt-fast uses on CPU):
-`aten._weight_int8pack_mm` (int8 weights, one float scale per output channel) and
-`aten._weight_int4pack_mm_for_cpu` (4-bit weights packed for the CPU kernel, a scale and a zero per group
-of input channels). Both read the packed weights directly, with no float copy of them, in eager mode and
-in a compiled decoding step (generate(compile=True)). Activations stay in the model's dtype (int4
-computes in bfloat16).
+The matrix products are torch's own kernels:
+- weight-only (what gpt-fast uses on CPU): `aten._weight_int8pack_mm` (int8 weights, one float scale per
+  output channel) and `aten._weight_int4pack_mm_for_cpu` (4-bit weights packed for the CPU kernel, a scale
+  and a zero per group of input channels). Both read the packed weights directly, with no float copy of
+  them, in eager mode and in a compiled decoding step (generate(compile=True)). Activations stay in the
+  model's dtype (int4 computes in bfloat16).
+- int8 weights *and* int8 activations (CTranslate2's `int8_float32`): FBGEMM's
+  `quantized.linear_dynamic`, integer products of the int8 weight (per output channel, symmetric) and the
+  input quantized at each call, one scale per row; float32 out. Fastest on CPU (it reads the weights at
+  about twice the weight-only kernels' speed on the AVX-512 machine of benchmarks/README.md), less exact
+  (the input is rounded too). Its packed weight is opaque to torch.compile: such a model decodes with the
+  eager step.
 
 Notation: N output features, K input features, G group size, M rows.
 """
@@ -13,6 +19,7 @@ Notation: N output features, K input features, G group size, M rows.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Optional
 
 import torch
@@ -31,6 +38,8 @@ INT8_K_MULTIPLE = 16
 
 def fits(linear: nn.Linear, config: TorchAoConfig) -> bool:
     """Whether the CPU kernel of `config`'s quantization takes this layer's shape."""
+    if config.quant_type == "int8_dynamic_activation_int8_weight":
+        return True
     if config.quant_type == "int8_weight_only":
         return linear.in_features % INT8_K_MULTIPLE == 0
     return linear.in_features % config.group_size == 0 and linear.out_features % INT4_N_MULTIPLE == 0
@@ -58,6 +67,41 @@ class Int8WeightOnlyLinear(nn.Module):
     def dequantized(self) -> torch.Tensor:
         """The float weight (N, K) the layer multiplies by."""
         return self.weight.float() * self.weight_scale.float()[:, None]
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Int8DynamicActivationLinear(nn.Module):
+    """y = dequantize(quantize(x) W^T) + b: W int8 (N, K) per output channel as in Int8WeightOnlyLinear,
+    each row of x quantized at the call to 7-bit unsigned integers over its own range (FBGEMM's
+    `reduce_range`, which keeps the AVX2 kernel's 16-bit sums from saturating, so every x86-64 CPU gives the
+    same integers). Computed in float32; the output has x's dtype."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        weight = linear.weight.detach().float()
+        scale = (weight.abs().amax(dim=1).clamp(min=1e-12) / 127).double()  # (N,)
+        with warnings.catch_warnings():  # torch deprecates quantized tensors; FBGEMM's packing still takes them
+            warnings.simplefilter("ignore", UserWarning)
+            quantized = torch.quantize_per_channel(weight, scale, torch.zeros_like(scale, dtype=torch.long), 0,
+                                                   torch.qint8)
+        # FBGEMM's layout, not a buffer: the float weight is gone, and nothing can save this layer
+        self.packed_weight = torch.ops.quantized.linear_prepack(quantized, None)
+        self.bias = linear.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise RuntimeError("int8 dynamic-activation layers are for inference only: they take no gradient")
+        rows = x.reshape(-1, self.in_features).float()  # (M, K)
+        if rows.shape[0] > 1:  # the kernel takes one range for all rows: give every row the same one
+            row_scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-30)  # (M, 1)
+            out = torch.ops.quantized.linear_dynamic(rows / row_scale, self.packed_weight, True) * row_scale
+        else:
+            out = torch.ops.quantized.linear_dynamic(rows, self.packed_weight, True)
+        out = out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+        return out if self.bias is None else out + self.bias
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -92,13 +136,19 @@ class Int4WeightOnlyLinear(nn.Module):
                 f"bias={self.bias is not None}")
 
 
+QUANTIZED_LAYERS = {"int8_weight_only": Int8WeightOnlyLinear, "int4_weight_only": Int4WeightOnlyLinear,
+                    "int8_dynamic_activation_int8_weight": Int8DynamicActivationLinear}
+
+
 def quantize_(model: nn.Module, config: TorchAoConfig) -> nn.Module:
     """Replace, in place, every nn.Linear of `model` (but the output embeddings and the modules named in
-    `config.modules_to_not_convert`) by its weight-only int8 / int4 layer; returns the model.
+    `config.modules_to_not_convert`) by its quantized layer (`QUANTIZED_LAYERS[config.quant_type]`); returns
+    the model.
 
-    The kernels take some shapes only: int8 needs in_features divisible by 16, int4 in_features divisible
-    by the group size and out_features by 16; other layers stay in floating point (logged). The model then serves inference only (the quantized weights take no gradient), and
-    `save_pretrained` refuses it: save the floating-point model and quantize when loading."""
+    The weight-only kernels take some shapes only: int8 needs in_features divisible by 16, int4 in_features
+    divisible by the group size and out_features by 16; other layers stay in floating point (logged). The
+    model then serves inference only (the quantized weights take no gradient), and `save_pretrained`
+    refuses it: save the floating-point model and quantize when loading."""
     if not isinstance(config, TorchAoConfig):
         raise TypeError(f"config must be a TorchAoConfig, got {type(config).__name__}")
     if any(p.device.type != "cpu" for p in model.parameters()):
@@ -111,8 +161,8 @@ def quantize_(model: nn.Module, config: TorchAoConfig) -> nn.Module:
         if not fits(module, config):
             kept.append(name)
             continue
-        layer = (Int8WeightOnlyLinear(module) if config.quant_type == "int8_weight_only"
-                 else Int4WeightOnlyLinear(module, config.group_size))
+        layer = (Int4WeightOnlyLinear(module, config.group_size) if config.quant_type == "int4_weight_only"
+                 else QUANTIZED_LAYERS[config.quant_type](module))
         parent, _, attribute = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, attribute, layer)
     if kept:
@@ -128,7 +178,12 @@ def _not_converted(model: nn.Module, config: TorchAoConfig) -> list:
 
 
 def is_quantized(model: nn.Module) -> bool:
-    return any(isinstance(m, (Int8WeightOnlyLinear, Int4WeightOnlyLinear)) for m in model.modules())
+    return any(isinstance(m, tuple(QUANTIZED_LAYERS.values())) for m in model.modules())
+
+
+def is_opaque_to_compile(model: nn.Module) -> bool:
+    """Whether `model` holds layers whose packed weights torch.compile cannot take (int8 dynamic activation)."""
+    return any(isinstance(m, Int8DynamicActivationLinear) for m in model.modules())
 
 
 def check_can_save(model: nn.Module) -> Optional[str]:

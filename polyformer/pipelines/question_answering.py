@@ -13,7 +13,6 @@ windows, competes too.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import types
 import warnings
@@ -21,10 +20,10 @@ from collections.abc import Iterable
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
-import torch
 
-from .base import ChunkPipeline
+from .base import ChunkPipeline, _is_dataset
 from .checks import ChoiceError, supported_model_names
+from .frameworks import call_parameters, int_tensor, to_numpy
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ class QuestionAnsweringArgumentHandler:
             inputs = self._from_question_and_context(kwargs["question"], kwargs["context"])
         else:
             raise ValueError(f"Unknown arguments {kwargs}")
-        if isinstance(inputs, (types.GeneratorType, torch.utils.data.Dataset)):
+        if isinstance(inputs, types.GeneratorType) or _is_dataset(inputs):
             return inputs  # trusted to yield valid examples
         if isinstance(inputs, dict):
             inputs = [inputs]
@@ -315,14 +314,14 @@ class QuestionAnsweringPipeline(ChunkPipeline):
             chunk = {"example": example, "is_last": span == count - 1}
             for name in ("input_ids", "attention_mask", "token_type_ids"):
                 if name in encoded:
-                    chunk[name] = torch.tensor([encoded[name][span]], dtype=torch.long)
-            chunk["p_mask"] = torch.tensor([p_mask], dtype=torch.long)
+                    chunk[name] = int_tensor(self.framework, [encoded[name][span]])
+            chunk["p_mask"] = int_tensor(self.framework, [p_mask])
             chunk["encoding"] = encoded[span]
             yield chunk
 
     def _forward(self, inputs: Dict[str, Any]) -> Dict[str, Any]:
         model_inputs = {name: inputs[name] for name in self.tokenizer.model_input_names}
-        if "use_cache" in inspect.signature(self.model.forward).parameters:
+        if "use_cache" in call_parameters(self.model):
             model_inputs["use_cache"] = False
         output = self.model(**model_inputs)
         if isinstance(output, dict):
@@ -340,13 +339,13 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         for output in model_outputs:
             attention_mask = output.get("attention_mask")
             starts, ends, scores, min_null_score = select_starts_ends(
-                output["start"].float().numpy(), output["end"].float().numpy(), output["p_mask"].numpy(),
-                None if attention_mask is None else attention_mask.numpy(), min_null_score=min_null_score,
+                to_numpy(output["start"]), to_numpy(output["end"]), to_numpy(output["p_mask"]),
+                None if attention_mask is None else to_numpy(attention_mask), min_null_score=min_null_score,
                 top_k=top_k, handle_impossible_answer=handle_impossible_answer, max_answer_len=max_answer_len)
             # the encoding was not padded; left padding of a batch shifts every position
             shift = 0
             if self.tokenizer.padding_side == "left":
-                shift = int((output["input_ids"] == self.tokenizer.pad_token_id).sum())
+                shift = int((to_numpy(output["input_ids"]) == self.tokenizer.pad_token_id).sum())
             context = output["example"].context_text
             for s, e, score in zip(starts, ends, scores):
                 first, last = self.get_indices(output["encoding"], int(s) - shift, int(e) - shift, sequence_index,

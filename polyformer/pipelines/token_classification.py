@@ -30,6 +30,7 @@ import numpy as np
 from .base import ChunkPipeline
 from .checks import ChoiceError, parse_choice, supported_model_names
 from .frameworks import to_numpy
+from .text_classification import softmax
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +70,6 @@ def _legacy_strategy(grouped_entities: Optional[bool], ignore_subwords: Optional
             warnings.warn(f"`{flag}` is deprecated and will be removed in version v5.0.0, defaulted to "
                           f'`aggregation_strategy="{strategy}"` instead.', UserWarning, stacklevel=4)
     return strategy
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _split_tag(label: str) -> Tuple[str, str]:
@@ -202,7 +198,7 @@ class TokenClassificationPipeline(ChunkPipeline):
             offsets = outputs["offset_mapping"]
             pre_entities = self.gather_pre_entities(
                 sentence=outputs["sentence"], input_ids=to_numpy(outputs["input_ids"])[0],
-                scores=_softmax(to_numpy(outputs["logits"])[0]),
+                scores=softmax(to_numpy(outputs["logits"])[0]),
                 offset_mapping=None if offsets is None else _offsets_list(offsets),
                 special_tokens_mask=to_numpy(outputs["special_tokens_mask"])[0],
                 aggregation_strategy=aggregation_strategy)

@@ -52,9 +52,12 @@ def test_nothing_to_build_from():
         pipeline("text-generation", tokenizer=tokenizer)
 
 
-def test_tf_framework_and_remote_code_are_refused():
-    with pytest.raises(NotImplementedError, match="framework='tf'"):
+def test_framework_without_a_class_and_remote_code_are_refused():
+    with pytest.raises(ValueError, match="cannot serve the task 'text-generation' with framework='tf'.*"
+                                         "no TensorFlow class"):
         pipeline("text-generation", model=LLAMA, framework="tf")
+    with pytest.raises(ValueError, match="framework must be 'pt'.*got 'jax'"):
+        pipeline("text-generation", model=LLAMA, framework="jax")
     with pytest.raises(ValueError, match="trust_remote_code"):
         pipeline("text-generation", model=LLAMA, trust_remote_code=True)
 

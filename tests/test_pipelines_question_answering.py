@@ -1,17 +1,21 @@
 """QuestionAnsweringPipeline against transformers 4.37.2's, on the fixtures of
 scripts/fixtures/make_pipeline_span_fixtures.py: every call form (keywords, positional, dicts, lists,
 SquadExample, X= / data=), top_k, doc_stride / max_seq_len over contexts longer than one window,
-max_answer_len, handle_impossible_answer, align_to_words, batched lists, and the errors."""
+max_answer_len, handle_impossible_answer, align_to_words, batched lists, and the errors; then slow
+tokenizers (CANINE's character tokenizer, DistilBERT's slow WordPiece): 4.37's SQuAD-window path, with
+long contexts, max_question_len and batches."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
 
-from helpers.span_pipelines import assert_same_result, cases, checkpoint, score_types
+from helpers.span_pipelines import PIPELINES, assert_same_result, cases, checkpoint, score_types
 
-from polyformer import DistilBertForQuestionAnswering, DistilBertTokenizer, DistilBertTokenizerFast
+from polyformer import (CanineForQuestionAnswering, CanineTokenizer, DistilBertForQuestionAnswering, DistilBertTokenizer,
+                        DistilBertTokenizerFast)
 from polyformer.pipelines import QuestionAnsweringPipeline, SquadExample, pipeline
 from polyformer.pipelines.question_answering import QuestionAnsweringArgumentHandler
 
@@ -106,10 +110,50 @@ def test_missing_question_or_context_is_a_clear_error(model, tokenizer):
         pipe(question="Who?", context="")
 
 
-def test_slow_tokenizer_is_refused_clearly(model, folder):
-    slow = DistilBertTokenizer(vocab_file=str(folder / "vocab.txt"), model_max_length=64)
-    with pytest.raises(ValueError, match="fast tokenizer"):
-        pipeline(TASK, model=model, tokenizer=slow)(**SHORT)
+# --- slow tokenizers ---------------------------------------------------------------------------------
+
+SLOW_CASES = json.loads((PIPELINES / TASK / "slow_cases.json").read_text(encoding="utf-8"))["cases"]
+
+
+@pytest.fixture(scope="module")
+def slow_models(folder, model):
+    canine = CanineForQuestionAnswering.from_pretrained(PIPELINES / TASK / "canine").eval()
+    return {"canine": (canine, CanineTokenizer(model_max_length=64)),
+            "distilbert": (model, DistilBertTokenizer(vocab_file=str(folder / "vocab.txt"), model_max_length=64))}
+
+
+@pytest.mark.parametrize("case", SLOW_CASES, ids=[c["name"] for c in SLOW_CASES])
+def test_slow_tokenizer_matches_reference(case, slow_models):
+    model, tokenizer = slow_models[case["model"]]
+    assert not tokenizer.is_fast
+    pipe = pipeline(TASK, model=model, tokenizer=tokenizer, **case.get("pipeline_kwargs", {}))
+    args, kwargs = call_args(case)
+    got = pipe(*args, **kwargs, **case.get("call_kwargs", {}))
+    assert_same_result(got, case["output"])
+    assert score_types(got) == {case["score_type"]}
+
+
+def test_canine_long_context_windows(slow_models):
+    """A context longer than max_seq_len characters is split into padded windows every doc_stride characters,
+    each mapping its context positions to whitespace words."""
+    model, tokenizer = slow_models["canine"]
+    pipe = QuestionAnsweringPipeline(model=model, tokenizer=tokenizer)
+    item = {"question": "Who?", "context": next(c for c in SLOW_CASES if c["name"] == "canine-long-default")[
+        "inputs"]["context"]}
+    chunks = list(pipe.preprocess(item, max_seq_len=56, doc_stride=16))
+    assert len(chunks) > 10 and all(c["input_ids"].shape == (1, 56) for c in chunks)
+    assert [c["is_last"] for c in chunks] == [False] * (len(chunks) - 1) + [True]
+    question_length = len("Who?") + 2  # [CLS] question [SEP]
+    assert min(chunks[1]["token_to_orig_map"]) == question_length
+    assert chunks[1]["token_to_orig_map"][question_length] == chunks[0]["token_to_orig_map"][question_length + 16]
+
+
+def test_canine_pipeline_from_folder(tmp_path):
+    """pipeline("question-answering", model=<CANINE folder>) loads the slow tokenizer and answers as 4.37."""
+    case = next(c for c in SLOW_CASES if c["name"] == "canine-single")
+    pipe = pipeline(TASK, model=str(PIPELINES / TASK / "canine"))
+    assert isinstance(pipe.tokenizer, CanineTokenizer)
+    assert_same_result(pipe(case["inputs"]), case["output"])
 
 
 def test_squad_example_and_handler():

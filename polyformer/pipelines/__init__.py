@@ -3,6 +3,11 @@
 `TASKS` lists every task polyformer's model families serve: the module and class implementing it
 (imported only when used), the Auto model classes that load a model for it, the model classes that can
 serve it, and 4.37's default Hub model. `TASK_ALIASES` maps 4.37's alternative names.
+
+PyTorch models serve every task; TensorFlow models (framework="tf", or a TF model object) serve the tasks
+whose TF classes exist: DistilBERT's fill-mask, text-classification, token-classification,
+question-answering, zero-shot-classification and feature-extraction, GPT-J's text-generation (and its
+classification / QA heads), GroupViT's zero-shot-image-classification. TensorFlow is imported only then.
 """
 
 from __future__ import annotations
@@ -162,14 +167,19 @@ def infer_task(model: Any, config: Any = None, token: Any = None) -> str:
 
 
 def _load_model(name: str, entry: Task, task: str, config: Any, hub_kwargs: Dict[str, Any],
-                model_kwargs: Dict[str, Any]):
-    """Load `name` with the task's Auto classes, else with a class its config's `architectures` names
-    that serves the task (as 4.37 tries both)."""
+                model_kwargs: Dict[str, Any], framework: str = "pt"):
+    """Load `name` with the task's Auto classes (their TF ones for framework "tf"), else with a class its
+    config's `architectures` names that serves the task (as 4.37 tries both)."""
     import polyformer
 
+    prefix = "TF" if framework == "tf" else ""
     errors = []
     for auto_name in entry.auto:
-        auto_cls = getattr(polyformer, auto_name)
+        auto_name = prefix + auto_name
+        auto_cls = getattr(polyformer, auto_name, None)
+        if auto_cls is None:
+            errors.append(f"polyformer has no {auto_name}")
+            continue
         try:
             model_cls = auto_cls.model_class(config)
         except ValueError as e:
@@ -179,11 +189,15 @@ def _load_model(name: str, entry: Task, task: str, config: Any, hub_kwargs: Dict
             return model_cls.from_pretrained(name, config=config, **hub_kwargs, **model_kwargs)
         errors.append(f"{auto_name} gives {model_cls.__name__}")
     for arch in getattr(config, "architectures", None) or []:
-        model_cls = getattr(polyformer, arch, None)
-        if model_cls is not None and _serves(entry, model_cls) and not arch.startswith(("TF", "Flax")):
+        if arch.startswith(("TF", "Flax")):
+            continue
+        model_cls = getattr(polyformer, prefix + arch, None)
+        if model_cls is not None and _serves(entry, model_cls):
             return model_cls.from_pretrained(name, config=config, **hub_kwargs, **model_kwargs)
+    kind = "TensorFlow class" if framework == "tf" else "class"
     raise ValueError(f"model {name!r} (model_type {getattr(config, 'model_type', None)!r}) cannot serve the task "
-                     f"{task!r}: polyformer has no class of that family for it ({'; '.join(errors)})")
+                     f"{task!r} with framework={framework!r}: polyformer has no {kind} of that family for it "
+                     f"({'; '.join(errors)})")
 
 
 def pipeline(task: Optional[str] = None, model: Any = None, config: Any = None, tokenizer: Any = None,
@@ -200,26 +214,28 @@ def pipeline(task: Optional[str] = None, model: Any = None, config: Any = None, 
         tokenizer: a tokenizer object, a name to load, or (name, kwargs); None: loaded from the model's
             name (required with a model object, for the tasks that need one).
         feature_extractor / image_processor: likewise, for the tasks that take images.
-        framework: "pt" (or None). "tf" is not supported by polyformer's pipelines.
+        framework: "pt" or "tf"; None: the model object's framework, PyTorch for a name. "tf" loads the
+            task's TensorFlow class (TFAutoModelFor...), from tf_model.h5 or the PyTorch weights.
         revision / token: where to read a Hub model from.
         use_fast: load the fast tokenizer when there is one.
-        device: an int (CUDA index; -1 CPU), a string ("cpu", "cuda:1") or a torch.device.
-        device_map / torch_dtype: passed to the model's `from_pretrained` (and torch_dtype to the pipeline).
+        device: an int (CUDA index; -1 CPU), a string ("cpu", "cuda:1") or a torch.device; for TensorFlow an
+            int (GPU index; -1 CPU) or "cpu" / "gpu:N", as 4.37.
+        device_map / torch_dtype: passed to the model's `from_pretrained` (and torch_dtype to the pipeline);
+            PyTorch only.
         trust_remote_code: polyformer never runs code from a checkpoint; True is refused.
         model_kwargs: more keyword arguments for the model's `from_pretrained`.
         pipeline_class: a Pipeline subclass to build instead of the task's class.
         **kwargs: passed to the pipeline class (batch_size, task options such as max_new_tokens, ...).
 
     Raises:
-        ValueError: an unknown task, a model that cannot serve the task, conflicting arguments.
-        NotImplementedError: framework="tf".
+        ValueError: an unknown task or framework, a model that cannot serve the task (in that framework),
+            conflicting arguments.
         RuntimeError: neither task nor model; a tokenizer without a model; a task that cannot be inferred.
     """
     from ..configuration import PretrainedConfig
 
-    if framework not in (None, "pt"):
-        raise NotImplementedError(f"framework={framework!r}: polyformer's pipelines run PyTorch models only; "
-                                  "use framework='pt' (or leave it out)")
+    if framework not in (None, "pt", "tf"):
+        raise ValueError(f"framework must be 'pt' (PyTorch), 'tf' (TensorFlow) or None; got {framework!r}")
     if trust_remote_code:
         raise ValueError("trust_remote_code=True: polyformer never runs code from a checkpoint")
     model_kwargs = dict(model_kwargs or {})
@@ -280,10 +296,17 @@ def pipeline(task: Optional[str] = None, model: Any = None, config: Any = None, 
 
     model_name = model if isinstance(model, str) else None
     if isinstance(model, str):
-        model = _load_model(model, entry, normalized_task, config, hub_kwargs, model_kwargs)
-    elif not _serves(entry, type(model)):
-        raise ValueError(f"model {type(model).__name__} cannot serve the task {normalized_task!r}: it needs a model "
-                         f"class ending in {' or '.join(entry.serves)}")
+        framework = framework or "pt"
+        if framework == "tf":
+            _check_tf_load_kwargs(model_kwargs)
+        model = _load_model(model, entry, normalized_task, config, hub_kwargs, model_kwargs, framework)
+    else:
+        from .frameworks import check_framework
+
+        framework = check_framework(framework, model)
+        if not _serves(entry, type(model)):
+            raise ValueError(f"model {type(model).__name__} cannot serve the task {normalized_task!r}: it needs a "
+                             f"model class ending in {' or '.join(entry.serves)}")
     model_config = model.config
 
     from ..auto import FAMILIES, AutoImageProcessor, AutoTokenizer
@@ -331,4 +354,12 @@ def pipeline(task: Optional[str] = None, model: Any = None, config: Any = None, 
         kwargs["torch_dtype"] = torch_dtype
     if device is not None:
         kwargs["device"] = device
-    return pipeline_class(model=model, framework="pt", task=task, **kwargs)
+    return pipeline_class(model=model, framework=framework, task=task, **kwargs)
+
+
+def _check_tf_load_kwargs(model_kwargs: Dict[str, Any]) -> None:
+    """TensorFlow models take none of PyTorch's loading options (dtype, device_map, quantization...)."""
+    torch_only = sorted(k for k in model_kwargs if k in _MODEL_ONLY_KWARGS)
+    if torch_only:
+        raise ValueError(f"{', '.join(torch_only)}: PyTorch loading options, which a TensorFlow model "
+                         "(framework='tf') does not take; leave them out")

@@ -22,7 +22,6 @@ strips `is_last` before `_forward` and keeps track of it itself.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import types
@@ -32,6 +31,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 import torch
 
 from ..push_to_hub import PushToHubMixin
+from .frameworks import check_framework, placement, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -207,20 +207,6 @@ def _to_device(value: Any, device: torch.device) -> Any:
     return value
 
 
-def _resolve_device(device: Any) -> Optional[torch.device]:
-    """`device` as a torch.device: an int is a CUDA index (-1: CPU), a string or torch.device as given."""
-    if device is None:
-        return None
-    if isinstance(device, torch.device):
-        return device
-    if isinstance(device, str):
-        return torch.device(device)
-    if isinstance(device, int) and not isinstance(device, bool):
-        return torch.device("cpu") if device < 0 else torch.device("cuda", device)
-    raise ValueError(f"device must be an int (a CUDA index, -1 for CPU), a string such as 'cpu' or 'cuda:0', or a "
-                     f"torch.device; got {device!r}")
-
-
 # --- the pipeline ----------------------------------------------------------------------------------------
 
 class Pipeline(PushToHubMixin):
@@ -247,35 +233,21 @@ class Pipeline(PushToHubMixin):
     def __init__(self, model, tokenizer=None, feature_extractor=None, image_processor=None, modelcard=None,
                  framework: Optional[str] = None, task: str = "", args_parser=None, device: Any = None,
                  torch_dtype: Any = None, binary_output: bool = False, batch_size: Optional[int] = None, **kwargs):
-        if framework not in (None, "pt"):
-            raise NotImplementedError(f"framework={framework!r} is not supported by polyformer's pipelines; use 'pt'")
-        if not isinstance(model, torch.nn.Module):
-            raise ValueError(f"model must be a loaded PyTorch model (polyformer PreTrainedModel); got "
-                             f"{type(model).__name__}. Use polyformer.pipeline(task, model=name) to load one by name")
+        self.framework = check_framework(framework, model)
         self.task = task
         self.model = model
         self.tokenizer = tokenizer
         self.feature_extractor = feature_extractor
         self.image_processor = image_processor
         self.modelcard = modelcard
-        self.framework = "pt"
         self.binary_output = binary_output
-        if torch_dtype is not None and torch_dtype != "auto":
-            dtype = torch_dtype if isinstance(torch_dtype, torch.dtype) else getattr(torch, str(torch_dtype), None)
-            if not isinstance(dtype, torch.dtype):
-                raise ValueError(f"torch_dtype must be a torch.dtype, its name (e.g. 'float32') or 'auto'; got "
-                                 f"{torch_dtype!r}")
-            if model.dtype != dtype:
-                model.to(dtype)
-        device_map = getattr(model, "hf_device_map", None)
-        if device_map is not None and device is not None:
-            raise ValueError("the model was placed with device_map (accelerate) and cannot be moved: leave the "
-                             "`device` argument out")
-        if device is None:  # inputs go where the first weights in memory are ("disk" weights run on the CPU)
-            device = next((d for d in (device_map or {}).values() if d != "disk"), -1)
-        self.device = _resolve_device(device)
-        if device_map is None and model.device != self.device:
-            model.to(self.device)
+        if self.framework == "tf":
+            if torch_dtype is not None:
+                raise ValueError("torch_dtype applies to PyTorch models; this pipeline runs a TensorFlow model "
+                                 f"({type(model).__name__}): leave torch_dtype out")
+            self.device = resolve_device("tf", device)
+        else:
+            self._place_torch_model(torch_dtype, device)
         task_params = (getattr(model.config, "task_specific_params", None) or {}).get(task)
         if task_params:  # e.g. MVP's {"summarization": {...}}: they become the config's and generation defaults
             model.config.update(task_params)
@@ -291,12 +263,32 @@ class Pipeline(PushToHubMixin):
                 self.feature_extractor, "preprocess"):
             self.image_processor = self.feature_extractor
 
+    def _place_torch_model(self, torch_dtype: Any, device: Any) -> None:
+        """Convert the model to `torch_dtype` and move it to `device` (unless accelerate placed it)."""
+        model = self.model
+        if torch_dtype is not None and torch_dtype != "auto":
+            dtype = torch_dtype if isinstance(torch_dtype, torch.dtype) else getattr(torch, str(torch_dtype), None)
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError(f"torch_dtype must be a torch.dtype, its name (e.g. 'float32') or 'auto'; got "
+                                 f"{torch_dtype!r}")
+            if model.dtype != dtype:
+                model.to(dtype)
+        device_map = getattr(model, "hf_device_map", None)
+        if device_map is not None and device is not None:
+            raise ValueError("the model was placed with device_map (accelerate) and cannot be moved: leave the "
+                             "`device` argument out")
+        if device is None:  # inputs go where the first weights in memory are ("disk" weights run on the CPU)
+            device = next((d for d in (device_map or {}).values() if d != "disk"), -1)
+        self.device = resolve_device("pt", device)
+        if device_map is None and model.device != self.device:
+            model.to(self.device)
+
     # -- properties -----------------------------------------------------------------------------------
 
     @property
     def torch_dtype(self) -> Optional[torch.dtype]:
-        """The model's dtype."""
-        return getattr(self.model, "dtype", None)
+        """The model's dtype (None for a TensorFlow model)."""
+        return getattr(self.model, "dtype", None) if self.framework == "pt" else None
 
     # -- the task's four methods ------------------------------------------------------------------------
 
@@ -310,7 +302,8 @@ class Pipeline(PushToHubMixin):
         raise NotImplementedError(f"{type(self).__name__} must implement preprocess")
 
     def _forward(self, input_tensors: Dict[str, Any], **forward_parameters) -> Dict[str, Any]:
-        """Model inputs (already on `self.device`) -> model outputs. Called under torch.inference_mode."""
+        """Model inputs (already on `self.device`) -> model outputs. Called under torch.inference_mode
+        (PyTorch) or `tf.device` (TensorFlow)."""
         raise NotImplementedError(f"{type(self).__name__} must implement _forward")
 
     def postprocess(self, model_outputs: Any, **postprocess_parameters) -> Any:
@@ -320,23 +313,23 @@ class Pipeline(PushToHubMixin):
     # -- running ----------------------------------------------------------------------------------------
 
     def forward(self, model_inputs: Dict[str, Any], **forward_params) -> Any:
-        """`_forward` with its inputs moved to `self.device`, without gradients, outputs back on the CPU."""
-        with self.device_placement(), torch.inference_mode():
-            model_inputs = self._ensure_tensor_on_device(model_inputs, device=self.device)
-            outputs = self._forward(model_inputs, **forward_params)
-            return self._ensure_tensor_on_device(outputs, device=torch.device("cpu"))
+        """`_forward` with its inputs moved to `self.device`, without gradients, outputs back on the CPU
+        (a TensorFlow model runs under `tf.device(...)` in inference mode, its tensors left as they are)."""
+        with self.device_placement():
+            if self.framework == "tf":
+                return self._forward(model_inputs, **forward_params)
+            with torch.inference_mode():
+                model_inputs = self._ensure_tensor_on_device(model_inputs, device=self.device)
+                outputs = self._forward(model_inputs, **forward_params)
+                return self._ensure_tensor_on_device(outputs, device=torch.device("cpu"))
 
-    @contextlib.contextmanager
     def device_placement(self):
-        """Context manager making `self.device` the current CUDA device while the model runs."""
-        if self.device.type == "cuda":
-            with torch.cuda.device(self.device):
-                yield
-        else:
-            yield
+        """Context manager making `self.device` the current device while the model runs (a CUDA device for
+        PyTorch; `tf.device("/CPU:0")` or `tf.device("/device:GPU:<i>")` for TensorFlow)."""
+        return placement(self.framework, self.device)
 
     def ensure_tensor_on_device(self, **inputs) -> Dict[str, Any]:
-        """The keyword inputs with every tensor moved to `self.device`."""
+        """The keyword inputs with every torch tensor moved to `self.device`."""
         return self._ensure_tensor_on_device(inputs, self.device)
 
     def _ensure_tensor_on_device(self, inputs: Any, device: torch.device) -> Any:
@@ -373,9 +366,12 @@ class Pipeline(PushToHubMixin):
             batch_size = self._batch_size or 1
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        if self.framework == "tf":
+            batch_size = 1  # as 4.37, a TensorFlow pipeline runs its inputs one by one
         params = self._merged(kwargs)
         self.call_count += 1
-        if self.call_count > 10 and self.device.type == "cuda" and isinstance(inputs, (str, dict)):
+        if (self.call_count > 10 and self.framework == "pt" and self.device.type == "cuda"
+                and isinstance(inputs, (str, dict))):
             logger.warning("You seem to be using the pipelines sequentially on GPU. In order to maximize efficiency "
                            "please pass a list of inputs (or a generator) with batch_size")
         if isinstance(inputs, list):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import List
+import enum
+from typing import Any, List, Type, TypeVar
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 class ChoiceError(ValueError, KeyError):
@@ -12,6 +15,20 @@ class ChoiceError(ValueError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+def parse_choice(choices: Type[E], value: Any, argument: str, error: Type[ValueError] = ValueError) -> E:
+    """`value` as a member of the enum `choices`: a member, or a member's name in any case ("simple",
+    "SIMPLE").
+
+    Raises:
+        `error` (a ValueError): any other value; the message names `argument` and the choices.
+    """
+    if isinstance(value, choices):
+        return value
+    if isinstance(value, str) and value.upper() in choices.__members__:
+        return choices[value.upper()]
+    raise error(f"{argument} must be one of {[m.value for m in choices]} (or a {choices.__name__}); got {value!r}")
 
 
 def supported_model_names(suffix: str) -> List[str]:

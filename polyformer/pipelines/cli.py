@@ -76,6 +76,8 @@ def add_run(commands, common: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=int, default=1, help="inputs per model call (default: %(default)s)")
     run.add_argument("--device", help="cpu, cuda, cuda:1 or a CUDA index (default: cpu)")
     run.add_argument("--dtype", help="torch dtype to load the model in: float32, bfloat16, float16, auto")
+    run.add_argument("--framework", choices=("pt", "tf"), default=None,
+                     help="pt (PyTorch, the default) or tf: run the model's TensorFlow class")
     run.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
                      help="a task option, e.g. --opt max_new_tokens=20 --opt return_full_text=false (repeatable)")
     run.add_argument("--stream", action="store_true",
@@ -100,7 +102,8 @@ def run_command(args, stdout=None, stdin=None) -> int:
         raise ValueError(f"--batch-size must be at least 1; got {args.batch_size}")
     if args.stream and task != "text-generation":
         raise ValueError(f"--stream is for text-generation; the task here is {task!r}")
-    pipe = pipeline(args.task, model=args.model, device=_device(args.device), torch_dtype=args.dtype)
+    pipe = pipeline(args.task, model=args.model, device=_device(args.device), torch_dtype=args.dtype,
+                    framework=getattr(args, "framework", None))
     inputs = _inputs(args.inputs, stdin)
     if args.stream:
         from ..generation.streamers import TextStreamer

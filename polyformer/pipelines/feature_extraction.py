@@ -3,7 +3,8 @@
     extractor = pipeline("feature-extraction", model="distilbert-base-cased")
     extractor("Hello world") -> [[[0.1, ...], ...]]   # (1, tokens, hidden) as nested lists of floats
 
-`return_tensors=True` returns the tensor instead. A batched list (batch_size > 1) keeps the padded
+`return_tensors=True` returns the tensor instead (a torch tensor, or a tf.Tensor when the pipeline runs a
+TensorFlow model). A batched list (batch_size > 1) keeps the padded
 positions of each row, as 4.37 does.
 """
 
@@ -12,13 +13,15 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from .base import Pipeline
+from .frameworks import to_numpy
 
 
 class FeatureExtractionPipeline(Pipeline):
     """Hidden states of the model's first output for each input text.
 
     Call options (also accepted by the constructor as defaults):
-        return_tensors: True: a torch tensor (1, T, C) instead of nested lists.
+        return_tensors: True: the model's tensor (1, T, C) (torch, or tf for a TensorFlow model) instead of
+            nested lists.
         truncation: tokenizer truncation (to `tokenizer.model_max_length`).
         tokenize_kwargs: more tokenizer keyword arguments (max_length, add_special_tokens, ...).
     """
@@ -38,14 +41,14 @@ class FeatureExtractionPipeline(Pipeline):
         return tokenize_kwargs, {}, postprocess_params
 
     def preprocess(self, inputs: Any, **tokenize_kwargs: Any) -> Dict[str, Any]:
-        return dict(self.tokenizer(inputs, return_tensors="pt", **tokenize_kwargs))
+        return dict(self.tokenizer(inputs, return_tensors=self.framework, **tokenize_kwargs))
 
     def _forward(self, model_inputs: Dict[str, Any]) -> Any:
         return self.model(**model_inputs)
 
     def postprocess(self, model_outputs: Any, return_tensors: bool = False) -> Any:
         first = model_outputs[0]
-        return first if return_tensors else first.tolist()
+        return first if return_tensors else to_numpy(first).tolist()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Features of a text (or of each text of a list): nested lists of floats (1, T, C), or tensors."""

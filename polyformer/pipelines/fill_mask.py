@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-import torch
+import numpy as np
 
 from .base import Pipeline, PipelineException
+from .frameworks import to_numpy
+from .text_classification import softmax
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class FillMaskPipeline(Pipeline):
             postprocess_params["top_k"] = top_k
         return preprocess_params, {}, postprocess_params
 
-    def get_target_ids(self, targets: Union[str, Sequence[str]], top_k: Optional[int] = None) -> torch.Tensor:
+    def get_target_ids(self, targets: Union[str, Sequence[str]], top_k: Optional[int] = None) -> np.ndarray:
         """The vocabulary ids of `targets` (each counted once, in the order given). A target that is not a
         vocabulary entry is tokenized without special tokens and its first token taken (with a warning);
         one that tokenizes to nothing is dropped (with a warning)."""
@@ -77,14 +79,14 @@ class FillMaskPipeline(Pipeline):
                 ids.append(token_id)
         if not ids:
             raise ValueError(f"targets: at least one target must be provided when passed (got {list(targets)!r})")
-        return torch.tensor(ids, dtype=torch.long)
+        return np.array(ids, dtype=np.int64)
 
     def preprocess(self, inputs: Any, tokenizer_kwargs: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         if not isinstance(inputs, str):
             raise ValueError(f"fill-mask takes a text (or a list of texts) holding {self.tokenizer.mask_token}; got "
                              f"{type(inputs).__name__}")
-        model_inputs = self.tokenizer(inputs, return_tensors="pt", **(tokenizer_kwargs or {}))
-        if not bool((model_inputs["input_ids"] == self.tokenizer.mask_token_id).any()):
+        model_inputs = self.tokenizer(inputs, return_tensors=self.framework, **(tokenizer_kwargs or {}))
+        if not (to_numpy(model_inputs["input_ids"]) == self.tokenizer.mask_token_id).any():
             raise PipelineException("fill-mask", self.model.base_model_prefix,
                                     f"No mask_token ({self.tokenizer.mask_token}) found on the input")
         return dict(model_inputs)
@@ -94,15 +96,16 @@ class FillMaskPipeline(Pipeline):
         return {"logits": outputs.logits, "input_ids": model_inputs["input_ids"]}
 
     def postprocess(self, model_outputs: Dict[str, Any], top_k: int = DEFAULT_TOP_K,
-                    target_ids: Optional[torch.Tensor] = None) -> List[Any]:
+                    target_ids: Optional[np.ndarray] = None) -> List[Any]:
         if target_ids is not None:
             top_k = min(top_k, target_ids.shape[0])
-        input_ids = model_outputs["input_ids"][0]
-        masked = torch.nonzero(input_ids == self.tokenizer.mask_token_id).squeeze(-1)
-        probs = model_outputs["logits"][0, masked, :].float().softmax(dim=-1)
+        input_ids = to_numpy(model_outputs["input_ids"])[0]
+        masked = np.flatnonzero(input_ids == self.tokenizer.mask_token_id)
+        probs = softmax(to_numpy(model_outputs["logits"])[0, masked, :])
         if target_ids is not None:
             probs = probs[..., target_ids]
-        values, predictions = probs.topk(top_k)
+        predictions = np.argsort(-probs, axis=-1, kind="stable")[..., :top_k]
+        values = np.take_along_axis(probs, predictions, axis=-1)
         single_mask = values.shape[0] == 1
         pad_id = self.tokenizer.pad_token_id
         result = []
@@ -110,7 +113,7 @@ class FillMaskPipeline(Pipeline):
             row = []
             for score, index in zip(row_values, row_predictions):
                 token = int(target_ids[index]) if target_ids is not None else index
-                tokens = input_ids.clone()
+                tokens = input_ids.copy()
                 tokens[position] = token
                 if pad_id is not None:
                     tokens = tokens[tokens != pad_id]

@@ -1,19 +1,19 @@
 """Extractive question answering: the span of the context that best answers the question.
 
-`QuestionAnsweringPipeline` tokenizes (question, context) pairs with a fast tokenizer. A context that
-does not fit `max_seq_len` tokens next to the question is cut into windows that overlap by `doc_stride`
-tokens (the tokenizer's overflow), each window is one model call (windows of several inputs are batched
+`QuestionAnsweringPipeline` tokenizes (question, context) pairs. A context that does not fit `max_seq_len`
+tokens next to the question is cut into windows that overlap by `doc_stride` tokens (a fast tokenizer's
+overflow; for a slow tokenizer, such as CANINE's, the SQuAD windows of `squad_features`), each window is one model call (windows of several inputs are batched
 together), and the answers of all windows compete. In each window the start and end logits of the
 context tokens (and of the [CLS] token) are turned into probabilities; a span's score is
 P(start) * P(end), for spans of at most `max_answer_len` tokens inside the context. The best `top_k`
-spans are mapped back to characters of the context (whole words with `align_to_words`); with
+spans are mapped back to characters of the context (whole words with `align_to_words`; with a slow
+tokenizer, whole whitespace-separated words, as 4.37 does); with
 `handle_impossible_answer` the empty answer, scored by the smallest [CLS] x [CLS] probability over the
 windows, competes too.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import types
 import warnings
@@ -21,10 +21,11 @@ from collections.abc import Iterable
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
-import torch
 
-from .base import ChunkPipeline
+from .base import ChunkPipeline, _is_dataset
 from .checks import ChoiceError, supported_model_names
+from .frameworks import call_parameters, int_tensor, to_numpy
+from .squad_features import slow_features
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class QuestionAnsweringArgumentHandler:
             inputs = self._from_question_and_context(kwargs["question"], kwargs["context"])
         else:
             raise ValueError(f"Unknown arguments {kwargs}")
-        if isinstance(inputs, (types.GeneratorType, torch.utils.data.Dataset)):
+        if isinstance(inputs, types.GeneratorType) or _is_dataset(inputs):
             return inputs  # trusted to yield valid examples
         if isinstance(inputs, dict):
             inputs = [inputs]
@@ -215,10 +216,12 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         doc_stride (min(max_seq_len // 2, 128)): tokens shared by consecutive windows of a long context.
         max_answer_len (15): the longest answer, in tokens.
         max_seq_len (min(tokenizer.model_max_length, 384)): tokens per window, question included.
-        max_question_len (64): accepted for compatibility; like 4.37 with a fast tokenizer, unused.
+        max_question_len (64): the question's longest length in tokens, with a slow tokenizer (like 4.37,
+            unused with a fast one).
         handle_impossible_answer (False): let the empty answer compete.
         align_to_words (True): widen answers to whole words (else exact token offsets).
-        padding ("do_not_pad"): the tokenizer's padding of each window.
+        padding ("do_not_pad"): the tokenizer's padding of each window (a slow tokenizer's windows are
+            always padded to `max_seq_len`, as in 4.37).
 
     Returns `{"score", "start", "end", "answer"}` (`start` / `end`: character offsets into the context),
     a list of them when `top_k` > 1, and a list of those for several questions.
@@ -226,7 +229,7 @@ class QuestionAnsweringPipeline(ChunkPipeline):
     Raises:
         ValueError: a missing or empty question / context (a dict without one raises an error that is
             also a KeyError, as in 4.37), `top_k` or `max_answer_len` below 1, `doc_stride` above
-            `max_seq_len`, or a slow tokenizer.
+            `max_seq_len`.
     """
 
     default_input_names = "question,context"
@@ -292,9 +295,8 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         if doc_stride > max_seq_len:
             raise ValueError(f"`doc_stride` ({doc_stride}) is larger than `max_seq_len` ({max_seq_len})")
         if not self.tokenizer.is_fast:
-            raise ValueError("QuestionAnsweringPipeline needs a fast tokenizer (character offsets); polyformer does "
-                             "not implement the SQuAD feature conversion 4.37 uses for the slow "
-                             f"{type(self.tokenizer).__name__}")
+            yield from self._slow_chunks(example, max_seq_len, doc_stride, max_question_len)
+            return
         question_first = self.tokenizer.padding_side == "right"
         encoded = self.tokenizer(
             text=example.question_text if question_first else example.context_text,
@@ -315,14 +317,26 @@ class QuestionAnsweringPipeline(ChunkPipeline):
             chunk = {"example": example, "is_last": span == count - 1}
             for name in ("input_ids", "attention_mask", "token_type_ids"):
                 if name in encoded:
-                    chunk[name] = torch.tensor([encoded[name][span]], dtype=torch.long)
-            chunk["p_mask"] = torch.tensor([p_mask], dtype=torch.long)
+                    chunk[name] = int_tensor(self.framework, [encoded[name][span]])
+            chunk["p_mask"] = int_tensor(self.framework, [p_mask])
             chunk["encoding"] = encoded[span]
+            yield chunk
+
+    def _slow_chunks(self, example: Any, max_seq_len: int, doc_stride: int, max_question_len: int
+                     ) -> Iterator[Dict[str, Any]]:
+        """The windows of a slow tokenizer (no offsets): 4.37's SQuAD features, see `squad_features`."""
+        features = slow_features(self.tokenizer, example, max_seq_len=max_seq_len, doc_stride=doc_stride,
+                                 max_question_len=max_question_len)
+        for i, feature in enumerate(features):
+            chunk = {"example": example, "is_last": i == len(features) - 1,
+                     "token_to_orig_map": feature.token_to_orig_map}
+            for name in ("input_ids", "attention_mask", "token_type_ids", "p_mask"):
+                chunk[name] = int_tensor(self.framework, [getattr(feature, name)])
             yield chunk
 
     def _forward(self, inputs: Dict[str, Any]) -> Dict[str, Any]:
         model_inputs = {name: inputs[name] for name in self.tokenizer.model_input_names}
-        if "use_cache" in inspect.signature(self.model.forward).parameters:
+        if "use_cache" in call_parameters(self.model):
             model_inputs["use_cache"] = False
         output = self.model(**model_inputs)
         if isinstance(output, dict):
@@ -340,13 +354,16 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         for output in model_outputs:
             attention_mask = output.get("attention_mask")
             starts, ends, scores, min_null_score = select_starts_ends(
-                output["start"].float().numpy(), output["end"].float().numpy(), output["p_mask"].numpy(),
-                None if attention_mask is None else attention_mask.numpy(), min_null_score=min_null_score,
+                to_numpy(output["start"]), to_numpy(output["end"]), to_numpy(output["p_mask"]),
+                None if attention_mask is None else to_numpy(attention_mask), min_null_score=min_null_score,
                 top_k=top_k, handle_impossible_answer=handle_impossible_answer, max_answer_len=max_answer_len)
+            if not self.tokenizer.is_fast:
+                answers += self._word_answers(output, starts, ends, scores)
+                continue
             # the encoding was not padded; left padding of a batch shifts every position
             shift = 0
             if self.tokenizer.padding_side == "left":
-                shift = int((output["input_ids"] == self.tokenizer.pad_token_id).sum())
+                shift = int((to_numpy(output["input_ids"]) == self.tokenizer.pad_token_id).sum())
             context = output["example"].context_text
             for s, e, score in zip(starts, ends, scores):
                 first, last = self.get_indices(output["encoding"], int(s) - shift, int(e) - shift, sequence_index,
@@ -358,6 +375,22 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         return answers[0] if len(answers) == 1 else answers
 
     # -- mapping tokens to characters -------------------------------------------------------------------
+
+    @staticmethod
+    def _word_answers(output: Dict[str, Any], starts, ends, scores) -> List[Dict[str, Any]]:
+        """Answers of a slow tokenizer's window: the context words of the start and end tokens, joined by
+        spaces; `start` is the first character of the first word and `end`, as in 4.37, the last character
+        of the last word's stretch (the whitespace after it included)."""
+        example = output["example"]
+        word_of_char = np.array(example.char_to_word_offset)
+        token_to_word = output["token_to_orig_map"]
+        answers = []
+        for s, e, score in zip(starts, ends, scores):
+            first, last = token_to_word[int(s)], token_to_word[int(e)]
+            answers.append({"score": score.item(), "start": np.where(word_of_char == first)[0][0].item(),
+                            "end": np.where(word_of_char == last)[0][-1].item(),
+                            "answer": " ".join(example.doc_tokens[first:last + 1])})
+        return answers
 
     def get_indices(self, enc: Any, s: int, e: int, sequence_index: int, align_to_words: bool) -> Tuple[int, int]:
         """Character span of tokens s..e in the context: whole words with `align_to_words` (where the

@@ -13,13 +13,14 @@ problem, a softmax otherwise (4.37's rules, `default_function`).
 from __future__ import annotations
 
 import enum
-import inspect
 import warnings
 from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
 from .base import Pipeline
+from .checks import parse_choice
+from .frameworks import call_parameters, to_numpy
 
 _NO_TOP_K = ""  # top_k's "not given" marker: None is a meaningful value (every label)
 
@@ -42,12 +43,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _as_function(value: Union[str, ClassificationFunction]) -> ClassificationFunction:
-    if isinstance(value, ClassificationFunction):
-        return value
-    if isinstance(value, str) and value.upper() in ClassificationFunction.__members__:
-        return ClassificationFunction[value.upper()]
-    raise ValueError(f"function_to_apply must be 'sigmoid', 'softmax', 'none' or a ClassificationFunction; got "
-                     f"{value!r}")
+    return parse_choice(ClassificationFunction, value, "function_to_apply")
 
 
 def default_function(config: Any) -> ClassificationFunction:
@@ -114,10 +110,10 @@ class TextClassificationPipeline(Pipeline):
         if isinstance(inputs, dict):
             if "text" not in inputs or not set(inputs) <= {"text", "text_pair"}:
                 raise ValueError(f'a text pair is a dict {{"text": ..., "text_pair": ...}}; got keys {sorted(inputs)}')
-            return dict(self.tokenizer(**inputs, return_tensors="pt", **tokenizer_kwargs))
+            return dict(self.tokenizer(**inputs, return_tensors=self.framework, **tokenizer_kwargs))
         if (isinstance(inputs, list) and len(inputs) == 1 and isinstance(inputs[0], list)
                 and len(inputs[0]) == 2):  # the old [[text, pair]] form, kept as 4.37 keeps it
-            return dict(self.tokenizer(text=inputs[0][0], text_pair=inputs[0][1], return_tensors="pt",
+            return dict(self.tokenizer(text=inputs[0][0], text_pair=inputs[0][1], return_tensors=self.framework,
                                        **tokenizer_kwargs))
         if isinstance(inputs, list):
             raise ValueError("The pipeline received invalid inputs, if you are trying to send text pairs, you can try "
@@ -126,10 +122,10 @@ class TextClassificationPipeline(Pipeline):
         if not isinstance(inputs, str):
             raise ValueError(f"text-classification takes a text, a text pair as a dict "
                              f'{{"text": ..., "text_pair": ...}}, or a list of them; got {type(inputs).__name__}')
-        return dict(self.tokenizer(inputs, return_tensors="pt", **tokenizer_kwargs))
+        return dict(self.tokenizer(inputs, return_tensors=self.framework, **tokenizer_kwargs))
 
     def _forward(self, model_inputs: Dict[str, Any]) -> Any:
-        if "use_cache" in inspect.signature(self.model.forward).parameters:
+        if "use_cache" in call_parameters(self.model):
             model_inputs["use_cache"] = False  # a classifier needs no key/value cache
         return self.model(**model_inputs)
 
@@ -137,7 +133,7 @@ class TextClassificationPipeline(Pipeline):
                     top_k: Optional[int] = 1, _legacy: bool = True) -> Union[Dict[str, Any], List[Dict[str, Any]]]:
         if function_to_apply is None:
             function_to_apply = default_function(self.model.config)
-        logits = model_outputs["logits"][0].float().numpy()
+        logits = to_numpy(model_outputs["logits"][0])
         if function_to_apply == ClassificationFunction.SIGMOID:
             scores = sigmoid(logits)
         elif function_to_apply == ClassificationFunction.SOFTMAX:

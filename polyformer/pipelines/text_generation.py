@@ -17,6 +17,7 @@ import logging
 from typing import Any, Dict, List, Optional
 
 from .base import Pipeline, pad_collate, stop_token_id
+from .frameworks import to_numpy
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +135,8 @@ class TextGenerationPipeline(Pipeline):
                              "supported, as in transformers 4.37: format the chat into a prompt string first")
         if not isinstance(prompt_text, str):
             raise ValueError(f"text-generation takes a prompt string or a list of them; got {type(prompt_text).__name__}")
-        inputs = self.tokenizer(prefix + prompt_text, return_tensors="pt", truncation=truncation, padding=padding,
-                                max_length=max_length, add_special_tokens=add_special_tokens)
+        inputs = self.tokenizer(prefix + prompt_text, return_tensors=self.framework, truncation=truncation,
+                                padding=padding, max_length=max_length, add_special_tokens=add_special_tokens)
         inputs = dict(inputs)
         inputs["prompt_text"] = prompt_text
         if handle_long_generation == "hole":
@@ -175,9 +176,9 @@ class TextGenerationPipeline(Pipeline):
             if ("min_new_tokens" not in generate_kwargs and getattr(config, "min_new_tokens", None) is None
                     and "min_length" in generate_kwargs):
                 generate_kwargs["min_length"] += prefix_length
-        sequences = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **generate_kwargs)
-        out_b = sequences.shape[0]
-        sequences = sequences.reshape(in_b, out_b // in_b, *sequences.shape[1:])  # (B, returned per prompt, L)
+        sequences = to_numpy(self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                                 **generate_kwargs))
+        sequences = sequences.reshape(in_b, -1, *sequences.shape[1:])  # (B, returned per prompt, L)
         return {"generated_sequence": sequences, "input_ids": input_ids, "prompt_text": prompt_text}
 
     def postprocess(self, model_outputs: Dict[str, Any], return_type: ReturnType = ReturnType.FULL_TEXT,
@@ -194,7 +195,8 @@ class TextGenerationPipeline(Pipeline):
                                          clean_up_tokenization_spaces=clean_up_tokenization_spaces)
             # the prompt's decoded length, so what follows it is the new text
             prompt_length = 0 if input_ids is None else len(self.tokenizer.decode(
-                input_ids[0], skip_special_tokens=True, clean_up_tokenization_spaces=clean_up_tokenization_spaces))
+                to_numpy(input_ids[0]).tolist(), skip_special_tokens=True,
+                clean_up_tokenization_spaces=clean_up_tokenization_spaces))
             new_text = text[prompt_length:]
             records.append({"generated_text": prompt_text + new_text if return_type == ReturnType.FULL_TEXT
                             else new_text})

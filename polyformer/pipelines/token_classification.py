@@ -28,7 +28,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from .base import ChunkPipeline
-from .checks import ChoiceError, supported_model_names
+from .checks import ChoiceError, parse_choice, supported_model_names
+from .frameworks import to_numpy
+from .text_classification import softmax
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +51,7 @@ class AggregationStrategy(str, enum.Enum):
     @classmethod
     def parse(cls, value: Any) -> "AggregationStrategy":
         """An AggregationStrategy, or its name in any case ("first", "FIRST")."""
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str) and value.upper() in cls.__members__:
-            return cls[value.upper()]
-        raise ChoiceError(f"aggregation_strategy must be one of {[m.value for m in cls]} (or an "
-                          f"AggregationStrategy); got {value!r}")
+        return parse_choice(cls, value, "aggregation_strategy", error=ChoiceError)
 
 
 _WORD_STRATEGIES = {AggregationStrategy.FIRST, AggregationStrategy.AVERAGE, AggregationStrategy.MAX}
@@ -73,11 +70,6 @@ def _legacy_strategy(grouped_entities: Optional[bool], ignore_subwords: Optional
             warnings.warn(f"`{flag}` is deprecated and will be removed in version v5.0.0, defaulted to "
                           f'`aggregation_strategy="{strategy}"` instead.', UserWarning, stacklevel=4)
     return strategy
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _split_tag(label: str) -> Tuple[str, str]:
@@ -175,9 +167,9 @@ class TokenClassificationPipeline(ChunkPipeline):
     def preprocess(self, sentence: str, offset_mapping=None, tokenizer_params=None) -> Iterator[Dict[str, Any]]:
         """One text -> one chunk, or with `stride` one chunk per window."""
         max_length = self.tokenizer.model_max_length
-        encoded = self.tokenizer(sentence, return_tensors="pt", truncation=bool(max_length and max_length > 0),
-                                 return_special_tokens_mask=True, return_offsets_mapping=self.tokenizer.is_fast,
-                                 **(tokenizer_params or {}))
+        encoded = self.tokenizer(sentence, return_tensors=self.framework,
+                                 truncation=bool(max_length and max_length > 0), return_special_tokens_mask=True,
+                                 return_offsets_mapping=self.tokenizer.is_fast, **(tokenizer_params or {}))
         tensors = {k: v for k, v in encoded.items() if k != "overflow_to_sample_mapping"}
         count = len(tensors["input_ids"])
         for i in range(count):
@@ -205,10 +197,10 @@ class TokenClassificationPipeline(ChunkPipeline):
         for outputs in all_outputs:
             offsets = outputs["offset_mapping"]
             pre_entities = self.gather_pre_entities(
-                sentence=outputs["sentence"], input_ids=outputs["input_ids"][0].numpy(),
-                scores=_softmax(outputs["logits"][0].float().numpy()),
+                sentence=outputs["sentence"], input_ids=to_numpy(outputs["input_ids"])[0],
+                scores=softmax(to_numpy(outputs["logits"])[0]),
                 offset_mapping=None if offsets is None else _offsets_list(offsets),
-                special_tokens_mask=outputs["special_tokens_mask"][0].numpy(),
+                special_tokens_mask=to_numpy(outputs["special_tokens_mask"])[0],
                 aggregation_strategy=aggregation_strategy)
             for entity in self.aggregate(pre_entities, aggregation_strategy):
                 if entity.get("entity") not in ignore_labels and entity.get("entity_group") not in ignore_labels:
@@ -343,8 +335,8 @@ class TokenClassificationPipeline(ChunkPipeline):
 
 def _offsets_list(offsets: Any) -> List[Tuple[int, int]]:
     """A chunk's offsets (a (1, T, 2) tensor, or a user's list of (start, end) per text) as a list."""
-    if hasattr(offsets, "tolist"):
-        offsets = offsets.tolist()
+    if hasattr(offsets, "shape"):  # a torch / tf tensor or a numpy array
+        offsets = to_numpy(offsets).tolist()
     if offsets and isinstance(offsets[0], list) and offsets[0] and isinstance(offsets[0][0], (list, tuple)):
         offsets = offsets[0]
     return [tuple(pair) for pair in offsets]

@@ -13,13 +13,13 @@ single label), a softmax of entailment against contradiction for each label on i
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
 from .base import ChunkPipeline
+from .frameworks import call_parameters, to_numpy
 
 logger = logging.getLogger(__name__)
 
@@ -116,14 +116,14 @@ class ZeroShotClassificationPipeline(ChunkPipeline):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         for i, label in enumerate(candidate_labels):
             # only_first: the text is cut to fit, never the hypothesis
-            encoded = self.tokenizer(inputs, hypothesis_template.format(label), return_tensors="pt", padding=True,
-                                     truncation="only_first")
+            encoded = self.tokenizer(inputs, hypothesis_template.format(label), return_tensors=self.framework,
+                                     padding=True, truncation="only_first")
             yield {"candidate_label": label, "sequence": inputs, "is_last": i == len(candidate_labels) - 1,
                    **encoded}
 
     def _forward(self, inputs: Dict[str, Any]) -> Dict[str, Any]:
         model_inputs = {k: inputs[k] for k in self.tokenizer.model_input_names if k in inputs}
-        if "use_cache" in inspect.signature(self.model.forward).parameters:
+        if "use_cache" in call_parameters(self.model):
             model_inputs["use_cache"] = False  # a classifier needs no key/value cache
         outputs = self.model(**model_inputs)
         return {"candidate_label": inputs["candidate_label"], "sequence": inputs["sequence"],
@@ -131,7 +131,7 @@ class ZeroShotClassificationPipeline(ChunkPipeline):
 
     def postprocess(self, model_outputs: List[Dict[str, Any]], multi_label: bool = False) -> Dict[str, Any]:
         labels = [output["candidate_label"] for output in model_outputs]
-        logits = np.concatenate([output["logits"].float().numpy() for output in model_outputs])  # (labels, classes)
+        logits = np.concatenate([to_numpy(output["logits"]) for output in model_outputs])  # (labels, classes)
         entailment = self.entailment_id
         if multi_label or len(labels) == 1:
             contradiction = -1 if entailment == 0 else 0

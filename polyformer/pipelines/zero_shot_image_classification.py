@@ -23,6 +23,8 @@ import PIL.ImageOps
 
 from ..image_processing.base import is_url, open_image
 from .base import Pipeline
+from .frameworks import to_numpy
+from .text_classification import sigmoid, softmax
 from .zero_shot_classification import parse_labels
 
 DEFAULT_TEMPLATE = "This is a photo of {}."
@@ -98,10 +100,10 @@ class ZeroShotImageClassificationPipeline(Pipeline):
         if not isinstance(hypothesis_template, str) or "{" not in hypothesis_template:
             raise ValueError(f"hypothesis_template must be a string with {{}} where the label goes; got "
                              f"{hypothesis_template!r}")
-        pixels = self.image_processor(images=[load_image(image)], return_tensors="pt")
+        pixels = self.image_processor(images=[load_image(image)], return_tensors=self.framework)
         texts = [hypothesis_template.format(label) for label in candidate_labels]
         padding = "max_length" if self.model.config.model_type == "siglip" else True
-        text_inputs = dict(self.tokenizer(texts, return_tensors="pt", padding=padding))
+        text_inputs = dict(self.tokenizer(texts, return_tensors=self.framework, padding=padding))
         # the texts are the same for every image of a call: carried as one value, not batched with the images
         return {**pixels, "text_inputs": text_inputs, "candidate_labels": candidate_labels}
 
@@ -114,7 +116,7 @@ class ZeroShotImageClassificationPipeline(Pipeline):
 
     def postprocess(self, model_outputs: Dict[str, Any]) -> List[Dict[str, Any]]:
         labels = model_outputs["candidate_labels"]
-        logits = model_outputs["logits"][0].float()
-        scores = logits.sigmoid() if self.model.config.model_type == "siglip" else logits.softmax(dim=-1)
+        logits = to_numpy(model_outputs["logits"])[0]
+        scores = sigmoid(logits) if self.model.config.model_type == "siglip" else softmax(logits)
         ranked = sorted(zip(scores.tolist(), labels), key=lambda pair: -pair[0])
         return [{"score": score, "label": label} for score, label in ranked]

@@ -6,7 +6,7 @@ machine's memory-read bandwidth measured in the same run. Run it in the benchmar
 
     .benchvenv/bin/python benchmarks/decode.py [--reps 3] [--threads 2] [--new-tokens 128]
         [--engines transformers,ctranslate2,polyformer,polyformer-compiled,polyformer-packed]
-        [--dtypes float32,bfloat16,int8] [--batches 1,8] [--int8-base bfloat16]
+        [--dtypes float32,bfloat16,int8,int8-dynamic] [--batches 1,8] [--int8-base bfloat16]
 
 Weights: CodeGen-350M's shape (n_layer 20, n_embd 1024, n_head 16, rotary_dim 32, vocab 51200,
 n_positions 2048), random, made and saved once by transformers' CodeGenForCausalLM.save_pretrained
@@ -15,17 +15,20 @@ vocabulary); every engine loads that folder:
 
 - transformers: `CodeGenForCausalLM.from_pretrained(folder, dtype=...)`, its default settings, `generate`;
   int8: `quantization_config=TorchAoConfig(Int8WeightOnlyConfig())` (torchao; transformers 5 takes no
-  string quant types), on `--int8-base` activations.
+  string quant types), on `--int8-base` activations; int8-dynamic: `Int8DynamicActivationInt8WeightConfig()`
+  on float32.
 - ctranslate2: `TransformersConverter(folder).convert(out, quantization=...)`, then
   `Generator(out, device="cpu", compute_type=..., inter_threads=1, intra_threads=threads)` and
   `generate_batch` (greedy `sampling_topk=1`, `min_length = max_length = new tokens`,
-  `include_prompt_in_result=False`); int8 is `int8_float32` (int8 weights *and* int8 dynamically quantized
-  activations in the matmuls, float32 elsewhere, the output layer quantized too). A compute type the CPU
+  `include_prompt_in_result=False`); int8 and int8-dynamic are both `int8_float32` (int8 weights *and* int8
+  dynamically quantized activations in the matmuls, float32 elsewhere, the output layer quantized too). A compute type the CPU
   does not support (CTranslate2 has no bfloat16 on CPU here) gives a row saying so.
 - polyformer: `CodeGenForCausalLM.from_pretrained(folder, torch_dtype=...)`, `generate(...)`;
   "polyformer-compiled" is the same model with `generate(compile=True)` (compiled in its warm-up, whose
-  time is reported); int8: `quantization_config=polyformer.TorchAoConfig("int8_weight_only")` when
-  polyformer has it (skipped otherwise). "polyformer-packed" is another copy of the model with
+  time is reported); int8: `quantization_config=polyformer.TorchAoConfig("int8_weight_only")`;
+  int8-dynamic: `TorchAoConfig("int8_dynamic_activation_int8_weight", modules_to_not_convert=[])` on
+  float32, CTranslate2's int8 (the output layer quantized too; FBGEMM's packed weights, so "compiled" runs
+  the eager step). "polyformer-packed" is another copy of the model with
   `polyformer.pack_linears_(model)` (linear weights in oneDNN's layout; the eager step, as
   `generate(compile=True)` also runs for a packed model); for int8 only the float lm_head is packed.
 
@@ -77,7 +80,7 @@ SHAPE = dict(n_layer=20, n_embd=1024, n_head=16, rotary_dim=32, vocab_size=51200
 PROMPT = 32
 BATCH8_LENGTHS = [32, 30, 29, 27, 25, 23, 22, 20]  # 32 down to 20, about evenly spaced
 ENGINES = ("transformers", "ctranslate2", "polyformer", "polyformer-compiled", "polyformer-packed")
-DTYPES = ("float32", "bfloat16", "int8")
+DTYPES = ("float32", "bfloat16", "int8", "int8-dynamic")
 PAUSE_S = 0.3  # between timed runs: CTranslate2's OpenMP threads spin ~200 ms after a call
 BUSY = 0.10  # other processes' share of the CPUs above which a timed run is flagged
 
@@ -188,7 +191,7 @@ class Engine:
 
 
 def torch_dtype(dtype: str, int8_base: str) -> torch.dtype:
-    return getattr(torch, int8_base if dtype == "int8" else dtype)
+    return {"int8": getattr(torch, int8_base), "int8-dynamic": torch.float32}.get(dtype) or getattr(torch, dtype)
 
 
 def torch_runner(model, compile_step: bool = False) -> Callable[[Inputs, int], torch.Tensor]:
@@ -214,6 +217,13 @@ def load_transformers(folder: str, dtype: str, int8_base: str) -> Tuple[Callable
             raise RuntimeError(f"torchao not installed ({error})") from error
         kwargs["quantization_config"] = transformers.TorchAoConfig(Int8WeightOnlyConfig())
         note = f"torchao {md.version('torchao')} Int8WeightOnlyConfig, {int8_base} activations"
+    elif dtype == "int8-dynamic":
+        try:
+            from torchao.quantization import Int8DynamicActivationInt8WeightConfig
+        except ImportError as error:
+            raise RuntimeError(f"torchao not installed ({error})") from error
+        kwargs["quantization_config"] = transformers.TorchAoConfig(Int8DynamicActivationInt8WeightConfig())
+        note = f"torchao {md.version('torchao')} Int8DynamicActivationInt8WeightConfig, float32"
     model = transformers.CodeGenForCausalLM.from_pretrained(folder, dtype=torch_dtype(dtype, int8_base), **kwargs)
     return torch_runner(model.eval()), note
 
@@ -231,6 +241,10 @@ def load_polyformer(folder: str, dtype: str, int8_base: str, *, kind: str, cache
             raise RuntimeError("polyformer has no TorchAoConfig yet")
         kwargs["quantization_config"] = polyformer.TorchAoConfig("int8_weight_only")
         note = f"TorchAoConfig('int8_weight_only'), {int8_base} activations"
+    elif dtype == "int8-dynamic":  # the output layer quantized too, as CTranslate2 does
+        kwargs["quantization_config"] = polyformer.TorchAoConfig("int8_dynamic_activation_int8_weight",
+                                                                 modules_to_not_convert=[])
+        note = "TorchAoConfig('int8_dynamic_activation_int8_weight', modules_to_not_convert=[]): lm_head in int8 too"
     if key not in cache:  # eager and compiled share one model
         cache[key] = polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=torch_dtype(dtype, int8_base),
                                                                    **kwargs)
@@ -240,7 +254,7 @@ def load_polyformer(folder: str, dtype: str, int8_base: str, *, kind: str, cache
     return torch_runner(cache[key], compile_step=kind == "polyformer-compiled"), note
 
 
-CT2_COMPUTE = {"float32": "float32", "bfloat16": "bfloat16", "int8": "int8_float32"}
+CT2_COMPUTE = {"float32": "float32", "bfloat16": "bfloat16", "int8": "int8_float32", "int8-dynamic": "int8_float32"}
 
 
 def load_ctranslate2(folder: str, dtype: str, threads: int, workdir: str) -> Tuple[Callable, str]:
@@ -396,7 +410,8 @@ def main() -> None:
                         "polyformer": "polyformer (eager)",
                         "polyformer-compiled": "polyformer (compiled)",
                         "polyformer-packed": "polyformer (packed)"}[kind]
-                layout = ("int8-ct2" if kind == "ctranslate2" else f"int8-{args.int8_base}") if dtype == "int8" else dtype
+                layout = {"int8": "int8-ct2" if kind == "ctranslate2" else f"int8-{args.int8_base}",
+                          "int8-dynamic": "int8-float32" if kind == "transformers" else "int8-ct2"}.get(dtype, dtype)
                 engine = Engine(name, kind, dtype, layout, run=lambda inputs, new: None)
                 start = time.perf_counter()
                 try:

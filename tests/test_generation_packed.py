@@ -49,15 +49,33 @@ def test_packed_model_generates_the_references_ids_and_scores(family, name):
         assert_close(got.float(), scores[key], name=key)
 
 
-def test_compile_true_on_a_packed_model_decodes_with_the_eager_step(caplog):
-    model, meta, _ = _generate_fixture("llama/generate")
+@pytest.mark.parametrize("family", ["llama", "codegen"])
+def test_compiled_step_of_a_packed_model_gives_the_references_ids_and_scores(family):
+    """compile=True compiles the step around the packed products (each one call out of the graph)."""
+    model, meta, scores = _generate_fixture(f"{family}/generate")
     pack_linears_(model)
     run_ = meta["runs"]["greedy_scores"]
     inputs = {k: torch.tensor(v) for k, v in meta["inputs"].items()}
-    with caplog.at_level("INFO", logger="polyformer.generation.static_step"):
-        out = model.generate(**inputs, **run_["kwargs"], compile=True)
+    out = model.generate(**inputs, **run_["kwargs"], compile=True)
     assert out.sequences.tolist() == run_["sequences"]
-    assert "packed" in caplog.text
+    steps = sorted((k for k in scores if k.startswith("greedy_scores.scores.")), key=lambda k: int(k.rsplit(".", 1)[1]))
+    for got, key in zip(out.scores, steps):
+        assert_close(got.float(), scores[key], name=key)
+
+
+def test_a_copied_packed_layer_is_a_layer_of_its_own():
+    """(oneDNN's packed tensors cannot be copied at all; FBGEMM's int8 layers can.)"""
+    import copy
+
+    from polyformer.pt.packing import packed_linear
+    from polyformer.pt.quantize import Int8DynamicActivationLinear
+
+    layer = Int8DynamicActivationLinear(nn.Linear(32, 16))
+    twin = copy.deepcopy(layer)
+    assert twin.handle != layer.handle
+    x = torch.randn(2, 32)
+    assert torch.equal(packed_linear(x, twin.handle), twin(x))
+    assert torch.equal(packed_linear(x, layer.handle), layer(x))
 
 
 DISTILBERT = [c for c in load_cases("distilbert") if not c.raises]

@@ -55,13 +55,15 @@ def test_logits_near_float32(family, quant_type, kwargs, dtype, bound):
     assert type(model.get_output_embeddings()) is torch.nn.Linear  # the output embeddings stay in float
 
 
-@pytest.mark.parametrize("quant_type,kwargs", [("int8_weight_only", {}), ("int4_weight_only", {"group_size": 32}),
-                                               (DYNAMIC, {})])
-def test_compiled_step_decodes_as_the_eager_one(quant_type, kwargs):
-    """(int8 dynamic activation: torch.compile cannot take FBGEMM's packed weights; compile=True decodes
-    with the eager step, so the ids are the eager ones by construction.)"""
+@pytest.mark.parametrize("quant_type,kwargs,dtype", [("int8_weight_only", {}, torch.bfloat16),
+                                                     ("int4_weight_only", {"group_size": 32}, torch.bfloat16),
+                                                     (DYNAMIC, {}, torch.float32)])
+def test_compiled_step_decodes_as_the_eager_one(quant_type, kwargs, dtype):
+    """(int8 dynamic activation: each FBGEMM product is one call out of the compiled graph. It runs in
+    float32: in bfloat16 the compiled graph's other rounding of the norms moves an input across a 7-bit
+    step now and then, and on these uniform-noise weights a near-tie flips a token.)"""
     cls, path, inputs = fixture("llama")
-    model = cls.from_pretrained(path, torch_dtype=torch.bfloat16, quantization_config=TorchAoConfig(quant_type, **kwargs))
+    model = cls.from_pretrained(path, torch_dtype=dtype, quantization_config=TorchAoConfig(quant_type, **kwargs))
     eager = model.generate(**inputs, max_new_tokens=6, pad_token_id=0)
     assert torch.equal(model.generate(**inputs, max_new_tokens=6, pad_token_id=0, compile=True), eager)
 

@@ -218,18 +218,10 @@ _NOT_COMPILABLE: "weakref.WeakSet" = weakref.WeakSet()  # models whose step fail
 
 
 def _can_compile(model) -> bool:
-    """False for a model whose step failed to compile before, or whose linear layers are packed for oneDNN
-    or FBGEMM (pt/packing.py, int8 dynamic activation in pt/quantize.py: inductor cannot take their packed
-    weights as inputs; their eager step is the fast one)."""
+    """False for a model whose step failed to compile before, or that is dispatched over devices."""
     from ..pt.device_map import is_dispatched
-    from ..pt.packing import is_packed
-    from ..pt.quantize import is_opaque_to_compile
 
     if model in _NOT_COMPILABLE:
-        return False
-    if is_packed(model) or is_opaque_to_compile(model):
-        logger.info("generate(compile=True): the linear layers are packed for oneDNN or FBGEMM (pack_linears_, "
-                    "int8_dynamic_activation_int8_weight); decoding with the eager step")
         return False
     if is_dispatched(model):
         logger.info("generate(compile=True): the model is dispatched over devices or disk (device_map), whose hooks "

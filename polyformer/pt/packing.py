@@ -11,15 +11,64 @@ The packed weight *replaces* the plain one (no second copy; a weight memory-mapp
 becomes an anonymous copy in the packed layout). The model is then for inference on this CPU: no
 gradients, no `save_pretrained` (save before packing), no dtype change (pack after `to(dtype)`). Results
 equal the plain layers' within float rounding (another kernel, another summation order), not bit for bit.
+
+torch.compile cannot take a packed weight (oneDNN's, or FBGEMM's in pt/quantize.py) as a graph input. Such
+a layer is a `PackedLayer`: inside a compiled graph it is one call of the `polyformer::packed_linear` op,
+which looks the layer up by its handle and runs it eagerly, so the rest of the graph (norms, attention,
+activations) still compiles around it (generate(compile=True) on a packed model).
 """
 
 from __future__ import annotations
 
+import itertools
+import weakref
+
 import torch
 import torch.nn as nn
 
+_LAYERS: "weakref.WeakValueDictionary[int, PackedLayer]" = weakref.WeakValueDictionary()
+_HANDLES = itertools.count()
 
-class PackedLinear(nn.Module):
+
+@torch.library.custom_op("polyformer::packed_linear", mutates_args=())
+def packed_linear(x: torch.Tensor, handle: int) -> torch.Tensor:
+    """The packed layer registered under `handle` applied to x: how a compiled graph calls it."""
+    return _LAYERS[handle].run(x)
+
+
+@packed_linear.register_fake
+def _packed_linear_shape(x: torch.Tensor, handle: int) -> torch.Tensor:
+    return x.new_empty((*x.shape[:-1], _LAYERS[handle].out_features))
+
+
+class PackedLayer(nn.Module):
+    """A linear layer whose weight is held in a kernel's own layout: `run(x)` computes it (same dtype out as
+    in); in a compiled graph it is a `polyformer::packed_linear` call (the module docstring)."""
+
+    out_features: int
+
+    def __init__(self):
+        super().__init__()
+        self._register()
+
+    def _register(self) -> None:
+        self.handle = next(_HANDLES)
+        _LAYERS[self.handle] = self
+
+    def __setstate__(self, state) -> None:  # a copy (copy.deepcopy, pickle) is a layer of its own
+        super().__setstate__(state)
+        self._register()
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            return packed_linear(x, self.handle)
+        return self.run(x)
+
+
+class PackedLinear(PackedLayer):
     """An nn.Linear whose weight (N, K) is held in oneDNN's layout for this CPU; bias kept as it was."""
 
     def __init__(self, linear: nn.Linear):
@@ -29,7 +78,7 @@ class PackedLinear(nn.Module):
         self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), 1)  # not a buffer:
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach(), requires_grad=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def run(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != self.dtype:
             raise TypeError(f"this layer was packed for {self.dtype} inputs, got {x.dtype}; call pack_linears_ after "
                             "choosing the model's dtype")
@@ -64,4 +113,5 @@ def pack_linears_(model: nn.Module) -> nn.Module:
 
 
 def is_packed(model: nn.Module) -> bool:
+    """Whether pack_linears_ packed some of `model`'s layers."""
     return any(isinstance(m, PackedLinear) for m in model.modules())

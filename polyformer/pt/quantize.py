@@ -10,8 +10,8 @@ The matrix products are torch's own kernels:
   `quantized.linear_dynamic`, integer products of the int8 weight (per output channel, symmetric) and the
   input quantized at each call, one scale per row; float32 out. Fastest on CPU (it reads the weights at
   about twice the weight-only kernels' speed on the AVX-512 machine of benchmarks/README.md), less exact
-  (the input is rounded too). Its packed weight is opaque to torch.compile: such a model decodes with the
-  eager step.
+  (the input is rounded too). Its packed weight is opaque to torch.compile: in a compiled step the layer
+  is one call out of the graph (pt/packing.py's `PackedLayer`).
 
 Notation: N output features, K input features, G group size, M rows.
 """
@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 
 from ..quantization_config import TorchAoConfig
+from .packing import PackedLayer
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class Int8WeightOnlyLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-class Int8DynamicActivationLinear(nn.Module):
+class Int8DynamicActivationLinear(PackedLayer):
     """y = dequantize(quantize(x) W^T) + b: W int8 (N, K) per output channel as in Int8WeightOnlyLinear,
     each row of x quantized at the call to 7-bit unsigned integers over its own range (FBGEMM's
     `reduce_range`, which keeps the AVX2 kernel's 16-bit sums from saturating, so every x86-64 CPU gives the
@@ -91,7 +92,7 @@ class Int8DynamicActivationLinear(nn.Module):
         self.packed_weight = torch.ops.quantized.linear_prepack(quantized, None)
         self.bias = linear.bias
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def run(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and x.requires_grad:
             raise RuntimeError("int8 dynamic-activation layers are for inference only: they take no gradient")
         rows = x.reshape(-1, self.in_features).float()  # (M, K)
@@ -180,10 +181,6 @@ def _not_converted(model: nn.Module, config: TorchAoConfig) -> list:
 def is_quantized(model: nn.Module) -> bool:
     return any(isinstance(m, tuple(QUANTIZED_LAYERS.values())) for m in model.modules())
 
-
-def is_opaque_to_compile(model: nn.Module) -> bool:
-    """Whether `model` holds layers whose packed weights torch.compile cannot take (int8 dynamic activation)."""
-    return any(isinstance(m, Int8DynamicActivationLinear) for m in model.modules())
 
 
 def check_can_save(model: nn.Module) -> Optional[str]:

@@ -5,8 +5,9 @@ machine's memory-read bandwidth measured in the same run. Run it in the benchmar
 (benchmarks/make_venv.sh builds .benchvenv/), alone on the machine:
 
     .benchvenv/bin/python benchmarks/decode.py [--reps 3] [--threads 2] [--new-tokens 128]
-        [--engines transformers,ctranslate2,polyformer,polyformer-compiled,polyformer-packed]
-        [--dtypes float32,bfloat16,int8,int8-dynamic] [--batches 1,8] [--int8-base bfloat16]
+        [--engines transformers,ctranslate2,polyformer,polyformer-compiled,polyformer-packed,
+                   polyformer-packed-compiled]
+        [--dtypes float32,bfloat16,int8,int8-dynamic,int4] [--batches 1,8] [--int8-base bfloat16]
 
 Weights: CodeGen-350M's shape (n_layer 20, n_embd 1024, n_head 16, rotary_dim 32, vocab 51200,
 n_positions 2048), random, made and saved once by transformers' CodeGenForCausalLM.save_pretrained
@@ -16,7 +17,7 @@ vocabulary); every engine loads that folder:
 - transformers: `CodeGenForCausalLM.from_pretrained(folder, dtype=...)`, its default settings, `generate`;
   int8: `quantization_config=TorchAoConfig(Int8WeightOnlyConfig())` (torchao; transformers 5 takes no
   string quant types), on `--int8-base` activations; int8-dynamic: `Int8DynamicActivationInt8WeightConfig()`
-  on float32.
+  on float32; int4: `Int4WeightOnlyConfig(group_size=128)` on bfloat16.
 - ctranslate2: `TransformersConverter(folder).convert(out, quantization=...)`, then
   `Generator(out, device="cpu", compute_type=..., inter_threads=1, intra_threads=threads)` and
   `generate_batch` (greedy `sampling_topk=1`, `min_length = max_length = new tokens`,
@@ -27,10 +28,12 @@ vocabulary); every engine loads that folder:
   "polyformer-compiled" is the same model with `generate(compile=True)` (compiled in its warm-up, whose
   time is reported); int8: `quantization_config=polyformer.TorchAoConfig("int8_weight_only")`;
   int8-dynamic: `TorchAoConfig("int8_dynamic_activation_int8_weight", modules_to_not_convert=[])` on
-  float32, CTranslate2's int8 (the output layer quantized too; FBGEMM's packed weights, so "compiled" runs
-  the eager step). "polyformer-packed" is another copy of the model with
-  `polyformer.pack_linears_(model)` (linear weights in oneDNN's layout; the eager step, as
-  `generate(compile=True)` also runs for a packed model); for int8 only the float lm_head is packed.
+  float32, CTranslate2's int8 (the output layer quantized too; in the compiled step each FBGEMM product is
+  one call out of the graph); int4: `TorchAoConfig("int4_weight_only", group_size=128)` on bfloat16 (CTranslate2 has no
+  int4 on CPU: a row says so). "polyformer-packed" is another copy of the model with
+  `polyformer.pack_linears_(model)` (linear weights in oneDNN's layout), eager; "polyformer-packed-compiled"
+  the packed model with `generate(compile=True)` (each packed product one call out of the compiled graph);
+  for int8 only the float lm_head is packed.
 
 Inputs: batch 1 is one 32-token prompt; batch 8 is 8 different prompts of 32 down to 20 tokens,
 left-padded with attention masks for the torch engines (CTranslate2 takes the unpadded token lists).
@@ -79,8 +82,10 @@ SHAPE = dict(n_layer=20, n_embd=1024, n_head=16, rotary_dim=32, vocab_size=51200
              bos_token_id=1, eos_token_id=2, pad_token_id=0)
 PROMPT = 32
 BATCH8_LENGTHS = [32, 30, 29, 27, 25, 23, 22, 20]  # 32 down to 20, about evenly spaced
-ENGINES = ("transformers", "ctranslate2", "polyformer", "polyformer-compiled", "polyformer-packed")
-DTYPES = ("float32", "bfloat16", "int8", "int8-dynamic")
+ENGINES = ("transformers", "ctranslate2", "polyformer", "polyformer-compiled", "polyformer-packed",
+           "polyformer-packed-compiled")
+DTYPES = ("float32", "bfloat16", "int8", "int8-dynamic", "int4")
+INT4_GROUP = 128
 PAUSE_S = 0.3  # between timed runs: CTranslate2's OpenMP threads spin ~200 ms after a call
 BUSY = 0.10  # other processes' share of the CPUs above which a timed run is flagged
 
@@ -137,7 +142,9 @@ def step_bytes(layout: str) -> int:
     float32 / bfloat16: every weight and bias in that dtype;
     int8-<base>: int8 weights + one scale per output channel + biases in <base>, lm_head in <base>
         (transformers/torchao and polyformer leave the output layer in floating point);
-    int8-ct2: int8 weights + float32 scales and biases, lm_head int8 too (CTranslate2's int8_float32)."""
+    int8-ct2: int8 weights + float32 scales and biases, lm_head int8 too (CTranslate2's int8_float32);
+    int4-bfloat16: 4-bit weights + a bfloat16 scale and zero per group of INT4_GROUP inputs, biases and
+        lm_head in bfloat16."""
     shapes, total = linear_shapes(), 0
     for index, (n, k, bias) in enumerate(shapes):
         head = index == len(shapes) - 1
@@ -146,6 +153,8 @@ def step_bytes(layout: str) -> int:
             total += (n * k + (n if bias else 0)) * size
         elif layout == "int8-ct2":
             total += n * k + 4 * n + (4 * n if bias else 0)
+        elif layout == "int4-bfloat16":
+            total += (n * k + n) * 2 if head else n * k // 2 + 2 * 2 * n * (k // INT4_GROUP) + (2 * n if bias else 0)
         else:
             base = torch.finfo(getattr(torch, layout.split("-", 1)[1])).bits // 8
             total += (n * k + (n if bias else 0)) * base if head else n * k + base * n + (base * n if bias else 0)
@@ -191,7 +200,8 @@ class Engine:
 
 
 def torch_dtype(dtype: str, int8_base: str) -> torch.dtype:
-    return {"int8": getattr(torch, int8_base), "int8-dynamic": torch.float32}.get(dtype) or getattr(torch, dtype)
+    return {"int8": getattr(torch, int8_base), "int8-dynamic": torch.float32, "int4": torch.bfloat16}.get(dtype) \
+        or getattr(torch, dtype)
 
 
 def torch_runner(model, compile_step: bool = False) -> Callable[[Inputs, int], torch.Tensor]:
@@ -224,16 +234,21 @@ def load_transformers(folder: str, dtype: str, int8_base: str) -> Tuple[Callable
             raise RuntimeError(f"torchao not installed ({error})") from error
         kwargs["quantization_config"] = transformers.TorchAoConfig(Int8DynamicActivationInt8WeightConfig())
         note = f"torchao {md.version('torchao')} Int8DynamicActivationInt8WeightConfig, float32"
+    elif dtype == "int4":
+        from torchao.quantization import Int4WeightOnlyConfig
+
+        kwargs["quantization_config"] = transformers.TorchAoConfig(Int4WeightOnlyConfig(group_size=INT4_GROUP))
+        note = f"torchao {md.version('torchao')} Int4WeightOnlyConfig(group_size={INT4_GROUP}), bfloat16"
     model = transformers.CodeGenForCausalLM.from_pretrained(folder, dtype=torch_dtype(dtype, int8_base), **kwargs)
     return torch_runner(model.eval()), note
 
 
 def load_polyformer(folder: str, dtype: str, int8_base: str, *, kind: str, cache: Dict) -> Tuple[Callable, str]:
-    """kind: "polyformer" (eager), "polyformer-compiled" (sharing the eager one's model) or "polyformer-packed"
-    (a model of its own, pack_linears_)."""
+    """kind: "polyformer" (eager) and "polyformer-compiled" share one model; "polyformer-packed" and
+    "polyformer-packed-compiled" another (pack_linears_)."""
     import polyformer
 
-    packed = kind == "polyformer-packed"
+    packed = kind.startswith("polyformer-packed")
     key = (dtype, int8_base, packed)
     kwargs, note = {}, ""
     if dtype == "int8":
@@ -245,13 +260,16 @@ def load_polyformer(folder: str, dtype: str, int8_base: str, *, kind: str, cache
         kwargs["quantization_config"] = polyformer.TorchAoConfig("int8_dynamic_activation_int8_weight",
                                                                  modules_to_not_convert=[])
         note = "TorchAoConfig('int8_dynamic_activation_int8_weight', modules_to_not_convert=[]): lm_head in int8 too"
+    elif dtype == "int4":
+        kwargs["quantization_config"] = polyformer.TorchAoConfig("int4_weight_only", group_size=INT4_GROUP)
+        note = f"TorchAoConfig('int4_weight_only', group_size={INT4_GROUP}), bfloat16"
     if key not in cache:  # eager and compiled share one model
         cache[key] = polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=torch_dtype(dtype, int8_base),
                                                                    **kwargs)
         if packed:
             polyformer.pack_linears_(cache[key])
             note = (note + ", " if note else "") + "pack_linears_"
-    return torch_runner(cache[key], compile_step=kind == "polyformer-compiled"), note
+    return torch_runner(cache[key], compile_step=kind.endswith("-compiled")), note
 
 
 CT2_COMPUTE = {"float32": "float32", "bfloat16": "bfloat16", "int8": "int8_float32", "int8-dynamic": "int8_float32"}
@@ -260,6 +278,8 @@ CT2_COMPUTE = {"float32": "float32", "bfloat16": "bfloat16", "int8": "int8_float
 def load_ctranslate2(folder: str, dtype: str, threads: int, workdir: str) -> Tuple[Callable, str]:
     import ctranslate2
 
+    if dtype not in CT2_COMPUTE:
+        raise RuntimeError(f"CTranslate2 {ctranslate2.__version__} has no {dtype} compute type on CPU")
     compute = CT2_COMPUTE[dtype]
     supported = ctranslate2.get_supported_compute_types("cpu")
     if compute not in supported:
@@ -409,9 +429,11 @@ def main() -> None:
                         "ctranslate2": "CTranslate2 " + md.version("ctranslate2"),
                         "polyformer": "polyformer (eager)",
                         "polyformer-compiled": "polyformer (compiled)",
-                        "polyformer-packed": "polyformer (packed)"}[kind]
+                        "polyformer-packed": "polyformer (packed)",
+                        "polyformer-packed-compiled": "polyformer (packed, compiled)"}[kind]
                 layout = {"int8": "int8-ct2" if kind == "ctranslate2" else f"int8-{args.int8_base}",
-                          "int8-dynamic": "int8-float32" if kind == "transformers" else "int8-ct2"}.get(dtype, dtype)
+                          "int8-dynamic": "int8-float32" if kind == "transformers" else "int8-ct2",
+                          "int4": "int4-bfloat16"}.get(dtype, dtype)
                 engine = Engine(name, kind, dtype, layout, run=lambda inputs, new: None)
                 start = time.perf_counter()
                 try:
@@ -438,11 +460,11 @@ def main() -> None:
                         start = time.perf_counter()
                         row.engine.run(inputs[b], args.warmup_tokens)
                         row.engine.warmup_s[b] = time.perf_counter() - start
-                        if row.engine.kind == "polyformer-compiled":
+                        if row.engine.kind.endswith("-compiled"):
                             start = time.perf_counter()
                             row.engine.run(inputs[b], args.warmup_tokens)  # a recompile would show here
                             again = time.perf_counter() - start
-                            compile_notes.append(f"{dtype}, batch {b}: first call {row.engine.warmup_s[b]:.1f} s "
+                            compile_notes.append(f"{row.engine.name}, {dtype}, batch {b}: first call {row.engine.warmup_s[b]:.1f} s "
                                                  f"(compiling), second {again:.2f} s")
                             logger.info("compiled %s batch %d: first call %.1f s, second %.2f s", dtype, b,
                                         row.engine.warmup_s[b], again)
@@ -556,7 +578,7 @@ def report(args, rows: List[Row], reference, bandwidth, compile_notes, started, 
         print("- CTranslate2, batch > 1: forwards the prompts up to the shortest one's length at once, then feeds "
               "the rest of each longer prompt one token per step (its design for prompts of different lengths)")
     for note in compile_notes:
-        print(f"- polyformer (compiled) warm-up, {note}")
+        print(f"- compiled warm-up: {note}")
     busy = [(r, o) for r in rows for o in r.others if o > BUSY]
     if busy:
         print(f"- WARNING: other processes used more than {BUSY:.0%} of the CPUs during {len(busy)} of the timed runs "

@@ -11,16 +11,14 @@ import torch
 
 
 def padding_mask(attention_mask: Optional[torch.Tensor], dtype: torch.dtype, impl: str = "sdpa") -> Optional[torch.Tensor]:
-    """A (B, S) 0/1 mask -> what `attend` takes for a bidirectional encoder.
-
-    None when nothing is masked, so SDPA can take its fast path; for "flash_attention_2" the (B, S)
-    mask itself; otherwise an additive (B, 1, 1, S) mask, 0 where kept and dtype-min where padded.
+    """A (B, S) 0/1 mask -> the additive (B, 1, 1, S) mask `attend` takes for a bidirectional encoder, 0 where
+    kept and dtype-min where padded; None when nothing is masked, so SDPA can take its fast path.
+    (`impl` is accepted for the callers that pass it: every backend takes this one form, flash-attn too.)
     """
     if attention_mask is None or (not torch.jit.is_tracing() and bool(attention_mask.all())):
         return None  # (an ONNX export traces the masked path: the shortcut depends on the values)
-    if impl == "flash_attention_2":
-        return attention_mask
-    return additive(attention_mask[:, None, None, :], dtype)
+    keep = attention_mask[:, None, None, :]
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(keep == 0, torch.finfo(dtype).min)
 
 
 def additive(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -178,7 +178,7 @@ class Recorder:
     _OUTPUTS = {(False, False): GenerateDecoderOnlyOutput, (False, True): GenerateBeamDecoderOnlyOutput,
                 (True, False): GenerateEncoderDecoderOutput, (True, True): GenerateBeamEncoderDecoderOutput}
 
-    def __init__(self, return_dict: bool, scores: bool, attentions: bool, hidden_states: bool,
+    def __init__(self, *, return_dict: bool, scores: bool, attentions: bool, hidden_states: bool,
                  encoder_outputs: Any = None, seq2seq: bool = False):
         self.seq2seq = seq2seq
         self.scores: Optional[List[torch.Tensor]] = [] if return_dict and scores else None
@@ -365,9 +365,10 @@ def _legacy_call(model, input_ids, scorer, logits_processor, logits_warper, stop
     pick = lambda value, default: default if value is None else value  # noqa: E731
     pad = pick(pad_token_id, config.pad_token_id)
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
-    recorder = Recorder(pick(return_dict_in_generate, config.return_dict_in_generate),
-                        pick(output_scores, config.output_scores), pick(output_attentions, config.output_attentions),
-                        pick(output_hidden_states, config.output_hidden_states),
+    recorder = Recorder(return_dict=pick(return_dict_in_generate, config.return_dict_in_generate),
+                        scores=pick(output_scores, config.output_scores),
+                        attentions=pick(output_attentions, config.output_attentions),
+                        hidden_states=pick(output_hidden_states, config.output_hidden_states),
                         encoder_outputs=model_kwargs.get("encoder_outputs"), seq2seq=seq2seq)
     session = Session(model, input_ids, dict(model_kwargs), max(bound, input_ids.shape[1] + 1), fill_value=pad or 0)
     common = dict(processors=LogitsProcessorList(logits_processor or []), criteria=criteria, recorder=recorder,

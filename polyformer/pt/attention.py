@@ -80,12 +80,13 @@ def attend(
     Returns (out (B, H, T, D), weights (B, H, T, S) or None).
     """
     if need_weights or head_mask is not None or impl == "eager" or (q.shape[-2] == 1 and impl == "sdpa"):
-        return _eager(q, k, v, additive_mask, scale, dropout, head_mask, is_causal, upcast)
+        return _eager(q, k, v, additive_mask, scale=scale, dropout=dropout, head_mask=head_mask, is_causal=is_causal,
+                      upcast=upcast)
     if impl == "flash_attention_2":
         if additive_mask is not None and additive_mask.shape[-2] != 1:
             raise ValueError("attn_implementation='flash_attention_2' takes a key padding mask (B, 1, 1, S) only")
         key_padding = None if additive_mask is None else additive_mask[:, 0, 0, :] == 0  # (B, S), True: kept
-        return _flash(q, k, v, key_padding, scale, dropout, is_causal), None
+        return _flash(q, k, v, key_padding, scale=scale, dropout=dropout, is_causal=is_causal), None
     out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=additive_mask, dropout_p=dropout, is_causal=is_causal and additive_mask is None,
         scale=scale, enable_gqa=k.shape[1] != q.shape[1],
@@ -93,7 +94,7 @@ def attend(
     return out, None
 
 
-def _eager(q, k, v, additive_mask, scale, dropout, head_mask, is_causal, upcast=False):
+def _eager(q, k, v, additive_mask, *, scale, dropout, head_mask, is_causal, upcast=False):
     b, h, t, d = q.shape
     groups = h // k.shape[1]  # query heads per key/value head: grouped as (K, groups), without copying k, v
     if upcast:
@@ -115,7 +116,7 @@ def _eager(q, k, v, additive_mask, scale, dropout, head_mask, is_causal, upcast=
     return out.view(b, h, t, -1), weights
 
 
-def _flash(q, k, v, key_padding, scale, dropout, is_causal):
+def _flash(q, k, v, key_padding, *, scale, dropout, is_causal):
     """key_padding: None or bool (B, S), True at the keys kept; padded rows are packed out."""
     from flash_attn import flash_attn_func, flash_attn_varlen_func
 

@@ -87,7 +87,7 @@ class DecoderModel(PreTrainedModel):
             inputs.check_ids(token_type_ids, config.vocab_size, name="token_type_ids")
             inputs.check_mask(token_type_ids, (batch, length), name="token_type_ids")
         if position_ids is not None:
-            _check_positions(position_ids, batch, length, self.max_positions)
+            _check_positions(position_ids, batch=batch, length=length, max_positions=self.max_positions)
 
         x = self.embed(input_ids, inputs_embeds, token_type_ids)  # (B, T, C)
         if position_ids is None:
@@ -96,7 +96,8 @@ class DecoderModel(PreTrainedModel):
         mask, is_causal = causal_mask(attention_mask, length, seen, x.dtype, device=x.device,
                                       unmask_unattended=unmask, **self.mask_options)
         tables = self.rotary.tables(position_ids.to(x.device), seen + length, self.rotary_dtype or x.dtype)
-        step = DecoderStep(self.rotary, tables, mask, is_causal, cache, context or {})
+        step = DecoderStep(rotary=self.rotary, tables=tables, mask=mask, is_causal=is_causal, cache=cache,
+                           context=context or {})
         if head_mask is not None:
             head_mask = self.get_head_mask(head_mask, len(blocks))
         x, hidden_states, attentions = run_layers(
@@ -124,7 +125,7 @@ class DecoderModel(PreTrainedModel):
         return getattr(self, self.norm_name)(x)
 
 
-def _check_positions(position_ids, batch: int, length: int, max_positions: Optional[int]) -> None:
+def _check_positions(position_ids, *, batch: int, length: int, max_positions: Optional[int]) -> None:
     if not isinstance(position_ids, torch.Tensor) or position_ids.is_floating_point() or position_ids.dtype == torch.bool:
         raise TypeError("position_ids must be an integer torch.Tensor")
     if position_ids.dim() != 2 or position_ids.shape[-1] != length or position_ids.shape[0] not in (1, batch):

@@ -44,7 +44,7 @@ def with_prefix(mask: Optional[torch.Tensor], prefix_length: int) -> Optional[to
     return torch.cat([mask.new_zeros(*mask.shape[:-1], prefix_length), mask], dim=-1)
 
 
-def layer_head_masks(head_mask: Optional[torch.Tensor], n_layers: int, n_heads: int, name: str, dtype) -> list:
+def layer_head_masks(head_mask: Optional[torch.Tensor], *, n_layers: int, n_heads: int, name: str, dtype) -> list:
     """(L, H) 1/0 head mask -> per layer a (1, H, 1, 1) multiplier of the attention weights (or None)."""
     if head_mask is None:
         return [None] * n_layers
@@ -54,7 +54,7 @@ def layer_head_masks(head_mask: Optional[torch.Tensor], n_layers: int, n_heads: 
     return [m.to(dtype).view(1, -1, 1, 1) for m in head_mask]
 
 
-def check_states(states, mask: Optional[torch.Tensor], batch: int, width: int) -> None:
+def check_states(states, mask: Optional[torch.Tensor], *, batch: int, width: int) -> None:
     """The encoder states a decoder reads, (B, S_enc, C), and their mask (B, S_enc) if given."""
     if not isinstance(states, torch.Tensor) or not states.is_floating_point() or states.dim() != 3 \
             or states.shape[0] != batch or states.shape[2] != width:
@@ -99,7 +99,7 @@ class Seq2SeqAttention(nn.Module):
     from the encoder states (computed once per cache by `cache.cross_kv`). A `prefix` (2, H, P, D) is put
     before the keys and values (it is not cached). `mask` is additive, broadcastable to (B, H, T, P + S)."""
 
-    def __init__(self, width: int, heads: int, dropout: float, impl: str, layer_idx: int = 0, cross: bool = False):
+    def __init__(self, width: int, heads: int, *, dropout: float, impl: str, layer_idx: int = 0, cross: bool = False):
         super().__init__()
         if width % heads:
             raise ValueError(f"embed_dim must be divisible by num_heads (got `embed_dim`: {width} and `num_heads`: {heads}).")
@@ -148,8 +148,8 @@ class EncoderLayer(_PostNormLayer):
 
     def __init__(self, config):
         super().__init__(config, config.encoder_ffn_dim)
-        self.self_attn = Seq2SeqAttention(config.d_model, config.encoder_attention_heads, config.attention_dropout,
-                                          config._attn_implementation)
+        self.self_attn = Seq2SeqAttention(config.d_model, config.encoder_attention_heads,
+                                          dropout=config.attention_dropout, impl=config._attn_implementation)
         self.self_attn_layer_norm = nn.LayerNorm(config.d_model)
 
     def forward(self, x, mask, head_mask=None, prefix=None, output_attentions=False):
@@ -183,9 +183,10 @@ class DecoderLayer(_PostNormLayer):
     def __init__(self, config, layer_idx: int):
         super().__init__(config, config.decoder_ffn_dim)
         width, heads, impl = config.d_model, config.decoder_attention_heads, config._attn_implementation
-        self.self_attn = Seq2SeqAttention(width, heads, config.attention_dropout, impl, layer_idx)
+        self.self_attn = Seq2SeqAttention(width, heads, dropout=config.attention_dropout, impl=impl, layer_idx=layer_idx)
         self.self_attn_layer_norm = nn.LayerNorm(width)
-        self.encoder_attn = Seq2SeqAttention(width, heads, config.attention_dropout, impl, layer_idx, cross=True)
+        self.encoder_attn = Seq2SeqAttention(width, heads, dropout=config.attention_dropout, impl=impl,
+                                             layer_idx=layer_idx, cross=True)
         self.encoder_attn_layer_norm = nn.LayerNorm(width)
 
     def forward(self, x, ctx: DecoderContext, head_mask=None, cross_head_mask=None, prefix=None, cross_prefix=None,
@@ -204,7 +205,7 @@ class DecoderLayer(_PostNormLayer):
         return x, (self_weights, cross_weights)
 
 
-def run_stack(stack: nn.Module, x: torch.Tensor, shared: tuple, per_layer: Sequence[tuple], layerdrop: float,
+def run_stack(stack: nn.Module, x: torch.Tensor, shared: tuple, per_layer: Sequence[tuple], *, layerdrop: float,
               output_hidden_states: bool, output_attentions: bool):
     """x through `stack.layers`, layer i called as `layer(x, *shared, *per_layer[i], output_attentions)` and
     returning (x, weights). In training a layer is skipped with probability `layerdrop` (its weights None)
@@ -280,10 +281,12 @@ class Seq2SeqEncoder(_Stack):
         if prefixes is not None:
             mask = with_prefix(mask, prefixes[0].shape[2])
         if head_mask is not None or prefixes is not None:
-            head_masks = layer_head_masks(head_mask, n_layers, config.encoder_attention_heads, "head_mask", x.dtype)
+            head_masks = layer_head_masks(head_mask, n_layers=n_layers, n_heads=config.encoder_attention_heads,
+                                          name="head_mask", dtype=x.dtype)
             per_layer = list(zip(head_masks, prefixes or [None] * n_layers))
-        x, hidden_states, weights = run_stack(self, x, (mask,), per_layer, self.layerdrop,
-                                              options.output_hidden_states, options.output_attentions)
+        x, hidden_states, weights = run_stack(self, x, (mask,), per_layer, layerdrop=self.layerdrop,
+                                              output_hidden_states=options.output_hidden_states,
+                                              output_attentions=options.output_attentions)
         out = BaseModelOutput(x, hidden_states, tuple(weights) if options.output_attentions else None)
         return finish(out, options.return_dict)
 
@@ -324,7 +327,7 @@ class Seq2SeqDecoder(_Stack):
                                             width=config.d_model, seen=seen, max_positions=self.max_positions,
                                             names=self.ids_names)
         if encoder_hidden_states is not None:
-            check_states(encoder_hidden_states, encoder_attention_mask, batch, config.d_model)
+            check_states(encoder_hidden_states, encoder_attention_mask, batch=batch, width=config.d_model)
         x = self.embed(input_ids, inputs_embeds, seen)
 
         prefixes = cross_prefixes = None  # per layer (2, H, P, D)
@@ -339,14 +342,17 @@ class Seq2SeqDecoder(_Stack):
                                              device=x.device).triu(1)[None, None], False
             mask, cross_mask = with_prefix(mask, prefixes[0].shape[2]), with_prefix(cross_mask, prefixes[0].shape[2])
         if head_mask is not None or cross_attn_head_mask is not None or prefixes is not None:
-            heads, nothing = config.decoder_attention_heads, [None] * n_layers
-            per_layer = list(zip(layer_head_masks(head_mask, n_layers, heads, "head_mask", x.dtype),
-                                 layer_head_masks(cross_attn_head_mask, n_layers, heads, "cross_attn_head_mask", x.dtype),
+            layout = dict(n_layers=n_layers, n_heads=config.decoder_attention_heads, dtype=x.dtype)
+            nothing = [None] * n_layers
+            per_layer = list(zip(layer_head_masks(head_mask, name="head_mask", **layout),
+                                 layer_head_masks(cross_attn_head_mask, name="cross_attn_head_mask", **layout),
                                  prefixes or nothing, cross_prefixes or nothing))
-        ctx = DecoderContext(mask, is_causal, encoder_hidden_states, cross_mask, own,
-                             cache if hasattr(cache, "cross_kv") else None)
-        x, hidden_states, weights = run_stack(self, x, (ctx,), per_layer, 0.0 if cache is not None else self.layerdrop,
-                                              options.output_hidden_states, options.output_attentions)
+        ctx = DecoderContext(mask=mask, is_causal=is_causal, states=encoder_hidden_states, cross_mask=cross_mask,
+                             cache=own, cross_cache=cache if hasattr(cache, "cross_kv") else None)
+        x, hidden_states, weights = run_stack(self, x, (ctx,), per_layer,
+                                              layerdrop=0.0 if cache is not None else self.layerdrop,
+                                              output_hidden_states=options.output_hidden_states,
+                                              output_attentions=options.output_attentions)
         self_attentions = cross_attentions = None
         if options.output_attentions:  # (a layer skipped by layerdrop gives None for both)
             self_attentions = tuple(None if w is None else w[0] for w in weights)

@@ -121,8 +121,10 @@ class GenerationMixin:
 
         config = self.config
         heads = config.num_attention_heads
-        return StaticCache(config.num_hidden_layers, batch_size, getattr(config, "num_key_value_heads", None) or heads,
-                           config.hidden_size // heads, max_length, dtype=self.dtype, device=self.device)
+        return StaticCache(config.num_hidden_layers, batch=batch_size,
+                           n_kv_heads=getattr(config, "num_key_value_heads", None) or heads,
+                           head_dim=config.hidden_size // heads, max_length=max_length, dtype=self.dtype,
+                           device=self.device)
 
     @staticmethod
     def _reorder_cache(past_key_values: Tuple[Tuple[torch.Tensor, ...], ...], beam_idx: torch.LongTensor):

@@ -137,8 +137,8 @@ class IdeficsModel(IdeficsPreTrainedModel, LlamaStack):
         if config.use_resampler:
             p = config.perceiver_config
             self.perceiver_resampler = IdeficsPerceiverResampler(
-                config, config.vision_config.embed_dim, p.resampler_depth, p.resampler_n_heads, p.resampler_head_dim,
-                p.resampler_n_latents)
+                config, embed_dim=config.vision_config.embed_dim, depth=p.resampler_depth, n_heads=p.resampler_n_heads,
+                head_dim=p.resampler_head_dim, n_latents=p.resampler_n_latents)
         text = text_config(config)
         self.layers = nn.ModuleList(IdeficsDecoderLayer(text, i, config.dropout) for i in range(config.num_hidden_layers))
         self.cross_layer_interval = interval = config.cross_layer_interval
@@ -251,11 +251,12 @@ class IdeficsModel(IdeficsPreTrainedModel, LlamaStack):
             inputs.check_ids(input_ids, self.config.vocab_size + self.config.additional_vocab_size)
             inputs_embeds = self.embed_tokens(input_ids)
         batch, length = inputs_embeds.shape[:2]
-        images = self.image_states(pixel_values, image_encoder_embeddings, perceiver_embeddings,
-                                   interpolate_pos_encoding)
+        images = self.image_states(pixel_values=pixel_values, image_encoder_embeddings=image_encoder_embeddings,
+                                   perceiver_embeddings=perceiver_embeddings,
+                                   interpolate_pos_encoding=interpolate_pos_encoding)
         if images.shape[0] != batch:
             raise ValueError(f"the images are given for {images.shape[0]} rows, the text has {batch} (batch_size)")
-        context = image_context(images, image_attention_mask, batch, length, inputs_embeds.dtype)
+        context = image_context(images, image_attention_mask, batch=batch, length=length, dtype=inputs_embeds.dtype)
         if (position_ids is None and isinstance(attention_mask, torch.Tensor) and attention_mask.dim() == 2
                 and attention_mask.shape[1] >= length):
             position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 1)[:, -length:]
@@ -359,8 +360,9 @@ class IdeficsForVisionText2Text(CausalLMAccessors, GenerationMixin, IdeficsPreTr
                                       use_cache=None, image_attention_mask=None, **kwargs):
         """The decoder-only step inputs, with the image_attention_mask rows of the tokens fed this step
         (tokens past the prompt repeat its last row, as the reference)."""
-        step = super().prepare_inputs_for_generation(input_ids, past_key_values, attention_mask, position_ids,
-                                                     use_cache, **kwargs)
+        step = super().prepare_inputs_for_generation(input_ids, past_key_values=past_key_values,
+                                                     attention_mask=attention_mask, position_ids=position_ids,
+                                                     use_cache=use_cache, **kwargs)
         end = input_ids.shape[1]
         step["image_attention_mask"] = image_rows(image_attention_mask, end - step["input_ids"].shape[1], end)
         return step
@@ -377,7 +379,8 @@ class IdeficsForVisionText2Text(CausalLMAccessors, GenerationMixin, IdeficsPreTr
         image_mask = model_kwargs.get("image_attention_mask")
         prompt = None if image_mask is None else image_mask.shape[1]
         rows = None if image_mask is None else image_rows(image_mask, prompt, prompt + 1)  # (B, 1, N)
-        return {"images": image_context(images, rows, images.shape[0], 1, self.model.embed_tokens.weight.dtype)}
+        return {"images": image_context(images, rows, batch=images.shape[0], length=1,
+                                        dtype=self.model.embed_tokens.weight.dtype)}
 
     def static_step_logits(self, *, input_ids, token_type_ids, cache, mask, tables, images) -> torch.Tensor:
         """The decoder's one-token step with the call's images, then the LM head as `forward` applies it."""
@@ -388,8 +391,9 @@ class IdeficsForVisionText2Text(CausalLMAccessors, GenerationMixin, IdeficsPreTr
     def _init_generation_cache(self, batch_size: int, max_length: int) -> IdeficsGenerationCache:
         config = self.config
         heads = config.num_attention_heads
-        return IdeficsGenerationCache(config.num_hidden_layers, batch_size, heads, config.hidden_size // heads,
-                                      max_length, dtype=self.dtype, device=self.device)
+        return IdeficsGenerationCache(config.num_hidden_layers, batch=batch_size, n_kv_heads=heads,
+                                      head_dim=config.hidden_size // heads, max_length=max_length, dtype=self.dtype,
+                                      device=self.device)
 
 
 def _lm_loss(logits: torch.Tensor, labels: torch.Tensor, attention_mask: Optional[torch.Tensor]) -> torch.Tensor:

@@ -421,5 +421,5 @@ def _static_cache(model: PreTrainedModel, batch_size: int, max_length: int) -> S
     """Preallocated decoder self-attention keys and values (decoder_layers, B, H, max_length, D)."""
     config = model.config
     heads = config.decoder_attention_heads
-    return StaticCache(config.decoder_layers, batch_size, heads, config.d_model // heads, max_length,
-                       dtype=model.dtype, device=model.device)
+    return StaticCache(config.decoder_layers, batch=batch_size, n_kv_heads=heads, head_dim=config.d_model // heads,
+                       max_length=max_length, dtype=model.dtype, device=model.device)

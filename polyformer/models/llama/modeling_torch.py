@@ -85,8 +85,9 @@ class LlamaAttention(nn.Module):
         q, k = step.rotary.rotate(q, step.tables), step.rotary.rotate(k, step.tables)
         if step.cache is not None:
             k, v = step.cache.update(self.layer_idx, k, v)  # (B, K, S, D)
-        out, weights = attend(q, k, v, step.mask, scale=self.scale, dropout=self.attention_dropout if self.training else 0.0,
-                              head_mask=head_mask, need_weights=output_attentions, impl=self.impl, is_causal=step.is_causal)
+        dropout = self.attention_dropout if self.training else 0.0
+        out, weights = attend(q, k, v, step.mask, scale=self.scale, dropout=dropout, head_mask=head_mask,
+                              need_weights=output_attentions, impl=self.impl, is_causal=step.is_causal)
         return self.o_proj(merge_heads(out)), weights  # (B, T, C), (B, H, T, S) | None
 
 

@@ -7,8 +7,8 @@ Notation: B batch, T decoder tokens of this forward, S = seen + T decoder keys, 
 C width (d_model), H heads, D head dim, P prefix (prompt) length, L layers, V vocabulary.
 
 Module attributes are the reference's checkpoint keys (encoder.layers.0.self_attn.q_proj, decoder.layers.0.
-encoder_attn.k_proj, ...). A family subclasses `Seq2SeqEncoder` / `Seq2SeqDecoder` (overriding `prefixes` to
-add prompts) and `Seq2SeqModel` (naming its stack classes).
+encoder_attn.k_proj, ...). A family subclasses `Seq2SeqEncoder` / `Seq2SeqDecoder` (setting their
+`self_attn_prompt` / `cross_attn_prompt` to add prompts) and `Seq2SeqModel` (naming its stack classes).
 """
 
 from __future__ import annotations

@@ -208,7 +208,7 @@ def test_causal_mask_values():
     assert stacked[0, 0, 0].tolist() == [low, low, low]
     middle, _ = causal_mask(torch.tensor([[1, 0, 1]]), 3, 0, torch.float32, stack=True)
     assert middle[0, 0, 0].tolist() == [0, float("-inf"), low]  # future and padded overflows
-    gptj, _ = causal_mask(padding, 3, 0, torch.float32, future=low / 8, stack=True)
+    gptj, _ = causal_mask(padding, 3, 0, torch.float32, mask_then_scale_dim=64, stack=True)  # min / sqrt(64)
     assert gptj[0, 0, 0].tolist() == [low, low / 8, low / 8]
     unmasked, _ = causal_mask(padding, 3, 0, torch.float32, unmask_unattended=True)
     assert unmasked[0, 0, 0].tolist() == [0, 0, 0] and torch.equal(unmasked[0, 0, 1:], filled[0, 0, 1:])

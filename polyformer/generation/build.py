@@ -14,7 +14,7 @@ from .warpers import (EpsilonLogitsWarper, EtaLogitsWarper, TemperatureLogitsWar
                       TopPLogitsWarper, TypicalLogitsWarper)
 
 
-def build_logits_processor(config: GenerationConfig, input_length: int, encoder_input_ids: torch.LongTensor,
+def build_logits_processor(config: GenerationConfig, *, input_length: int, encoder_input_ids: torch.LongTensor,
                            prefix_allowed_tokens_fn: Optional[Callable[[int, torch.Tensor], List[int]]] = None,
                            custom: Optional[List[P.LogitsProcessor]] = None) -> P.LogitsProcessorList:
     """The processors the config asks for, then `custom` ones (a custom processor of a type the config

@@ -178,7 +178,7 @@ class Recorder:
     _OUTPUTS = {(False, False): GenerateDecoderOnlyOutput, (False, True): GenerateBeamDecoderOnlyOutput,
                 (True, False): GenerateEncoderDecoderOutput, (True, True): GenerateBeamEncoderDecoderOutput}
 
-    def __init__(self, return_dict: bool, scores: bool, attentions: bool, hidden_states: bool,
+    def __init__(self, *, return_dict: bool, scores: bool, attentions: bool, hidden_states: bool,
                  encoder_outputs: Any = None, seq2seq: bool = False):
         self.seq2seq = seq2seq
         self.scores: Optional[List[torch.Tensor]] = [] if return_dict and scores else None
@@ -349,9 +349,9 @@ def run(session: Session, scorer: Optional[BeamSearchScorer] = None, *, streamer
 
 
 # --- transformers 4.37's public decoding methods (generate() is the usual entry point) ------------------------
-def _legacy_call(model, input_ids, scorer, logits_processor, logits_warper, stopping_criteria, max_length,
-                 pad_token_id, eos_token_id, output_attentions, output_hidden_states, output_scores,
-                 return_dict_in_generate, streamer, model_kwargs):
+def _legacy_call(model, input_ids, model_kwargs, *, scorer, logits_processor, logits_warper, stopping_criteria,
+                 max_length, pad_token_id, eos_token_id, output_attentions, output_hidden_states, output_scores,
+                 return_dict_in_generate, streamer):
     config = model.generation_config
     criteria = StoppingCriteriaList(stopping_criteria or [])
     if max_length is not None:
@@ -365,9 +365,10 @@ def _legacy_call(model, input_ids, scorer, logits_processor, logits_warper, stop
     pick = lambda value, default: default if value is None else value  # noqa: E731
     pad = pick(pad_token_id, config.pad_token_id)
     seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
-    recorder = Recorder(pick(return_dict_in_generate, config.return_dict_in_generate),
-                        pick(output_scores, config.output_scores), pick(output_attentions, config.output_attentions),
-                        pick(output_hidden_states, config.output_hidden_states),
+    recorder = Recorder(return_dict=pick(return_dict_in_generate, config.return_dict_in_generate),
+                        scores=pick(output_scores, config.output_scores),
+                        attentions=pick(output_attentions, config.output_attentions),
+                        hidden_states=pick(output_hidden_states, config.output_hidden_states),
                         encoder_outputs=model_kwargs.get("encoder_outputs"), seq2seq=seq2seq)
     session = Session(model, input_ids, dict(model_kwargs), max(bound, input_ids.shape[1] + 1), fill_value=pad or 0)
     common = dict(processors=LogitsProcessorList(logits_processor or []), criteria=criteria, recorder=recorder,
@@ -381,27 +382,34 @@ def greedy_search(self, input_ids, logits_processor=None, stopping_criteria=None
                   eos_token_id=None, output_attentions=None, output_hidden_states=None, output_scores=None,
                   return_dict_in_generate=None, synced_gpus=False, streamer=None, **model_kwargs):
     """Greedy decoding of already prepared `input_ids` (transformers 4.37 API; prefer generate())."""
-    return _legacy_call(self, input_ids, None, logits_processor, None, stopping_criteria, max_length, pad_token_id,
-                        eos_token_id, output_attentions, output_hidden_states, output_scores, return_dict_in_generate,
-                        streamer, model_kwargs)
+    return _legacy_call(
+        self, input_ids, model_kwargs, scorer=None, logits_processor=logits_processor, logits_warper=None,
+        stopping_criteria=stopping_criteria, max_length=max_length, pad_token_id=pad_token_id,
+        eos_token_id=eos_token_id, output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+        output_scores=output_scores, return_dict_in_generate=return_dict_in_generate, streamer=streamer)
 
 
 def sample(self, input_ids, logits_processor=None, stopping_criteria=None, logits_warper=None, max_length=None,
            pad_token_id=None, eos_token_id=None, output_attentions=None, output_hidden_states=None, output_scores=None,
            return_dict_in_generate=None, synced_gpus=False, streamer=None, **model_kwargs):
     """Multinomial sampling of already prepared `input_ids` (transformers 4.37 API; prefer generate())."""
-    return _legacy_call(self, input_ids, None, logits_processor, logits_warper or [], stopping_criteria, max_length,
-                        pad_token_id, eos_token_id, output_attentions, output_hidden_states, output_scores,
-                        return_dict_in_generate, streamer, model_kwargs)
+    return _legacy_call(
+        self, input_ids, model_kwargs, scorer=None, logits_processor=logits_processor,
+        logits_warper=logits_warper or [], stopping_criteria=stopping_criteria, max_length=max_length,
+        pad_token_id=pad_token_id, eos_token_id=eos_token_id, output_attentions=output_attentions,
+        output_hidden_states=output_hidden_states, output_scores=output_scores,
+        return_dict_in_generate=return_dict_in_generate, streamer=streamer)
 
 
 def beam_search(self, input_ids, beam_scorer, logits_processor=None, stopping_criteria=None, max_length=None,
                 pad_token_id=None, eos_token_id=None, output_attentions=None, output_hidden_states=None,
                 output_scores=None, return_dict_in_generate=None, synced_gpus=False, **model_kwargs):
     """Beam search of `input_ids` already expanded to (batch * num_beams, T) (transformers 4.37 API)."""
-    return _legacy_call(self, input_ids, beam_scorer, logits_processor, None, stopping_criteria, max_length,
-                        pad_token_id, eos_token_id, output_attentions, output_hidden_states, output_scores,
-                        return_dict_in_generate, None, model_kwargs)
+    return _legacy_call(
+        self, input_ids, model_kwargs, scorer=beam_scorer, logits_processor=logits_processor, logits_warper=None,
+        stopping_criteria=stopping_criteria, max_length=max_length, pad_token_id=pad_token_id,
+        eos_token_id=eos_token_id, output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+        output_scores=output_scores, return_dict_in_generate=return_dict_in_generate, streamer=None)
 
 
 def beam_sample(self, input_ids, beam_scorer, logits_processor=None, stopping_criteria=None, logits_warper=None,
@@ -409,6 +417,9 @@ def beam_sample(self, input_ids, beam_scorer, logits_processor=None, stopping_cr
                 output_hidden_states=None, output_scores=None, return_dict_in_generate=None, synced_gpus=False,
                 **model_kwargs):
     """Beam sampling of `input_ids` already expanded to (batch * num_beams, T) (transformers 4.37 API)."""
-    return _legacy_call(self, input_ids, beam_scorer, logits_processor, logits_warper or [], stopping_criteria,
-                        max_length, pad_token_id, eos_token_id, output_attentions, output_hidden_states,
-                        output_scores, return_dict_in_generate, None, model_kwargs)
+    return _legacy_call(
+        self, input_ids, model_kwargs, scorer=beam_scorer, logits_processor=logits_processor,
+        logits_warper=logits_warper or [], stopping_criteria=stopping_criteria, max_length=max_length,
+        pad_token_id=pad_token_id, eos_token_id=eos_token_id, output_attentions=output_attentions,
+        output_hidden_states=output_hidden_states, output_scores=output_scores,
+        return_dict_in_generate=return_dict_in_generate, streamer=None)

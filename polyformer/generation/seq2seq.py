@@ -174,8 +174,9 @@ def init_cache(model, batch_size: int, max_length: int) -> Any:
 
     config = model.config
     heads = config.decoder_attention_heads
-    self_attention = StaticCache(config.decoder_layers, batch_size, heads, config.d_model // heads, max_length,
-                                 dtype=model.dtype, device=model.device)
+    self_attention = StaticCache(config.decoder_layers, batch=batch_size, n_kv_heads=heads,
+                                 head_dim=config.d_model // heads, max_length=max_length, dtype=model.dtype,
+                                 device=model.device)
     return EncoderDecoderCache(self_attention)
 
 

@@ -55,13 +55,13 @@ class StepFamily(Protocol):
 
 def supports_static_step(model) -> bool:
     """Whether `model` decodes with `StaticStep`: a family that defines `static_step_logits`, or a
-    decoder-only stack (pt/decoder.py) run block after block under an `lm_head`."""
+    decoder-only stack (pt/decoder.py) whose blocks are its registered modules, under an `lm_head`."""
     from ..pt.decoder import DecoderModel
 
     if callable(getattr(model, "static_step_logits", None)):
         return True
     base = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    return (isinstance(base, DecoderModel) and type(base).run_blocks is DecoderModel.run_blocks
+    return (isinstance(base, DecoderModel) and isinstance(getattr(base, base.blocks_name), torch.nn.ModuleList)
             and isinstance(getattr(model, "lm_head", None), torch.nn.Module))  # (plain, quantized or packed)
 
 

@@ -121,8 +121,10 @@ class GenerationMixin:
 
         config = self.config
         heads = config.num_attention_heads
-        return StaticCache(config.num_hidden_layers, batch_size, getattr(config, "num_key_value_heads", None) or heads,
-                           config.hidden_size // heads, max_length, dtype=self.dtype, device=self.device)
+        return StaticCache(config.num_hidden_layers, batch=batch_size,
+                           n_kv_heads=getattr(config, "num_key_value_heads", None) or heads,
+                           head_dim=config.hidden_size // heads, max_length=max_length, dtype=self.dtype,
+                           device=self.device)
 
     @staticmethod
     def _reorder_cache(past_key_values: Tuple[Tuple[torch.Tensor, ...], ...], beam_idx: torch.LongTensor):
@@ -212,12 +214,14 @@ class GenerationMixin:
                 streamer.end()
             return self._nothing_generated(input_ids, config, is_seq2seq)
 
-        processors = build_logits_processor(config, length, source, prefix_allowed_tokens_fn, logits_processor)
+        processors = build_logits_processor(config, input_length=length, encoder_input_ids=source,
+                                            prefix_allowed_tokens_fn=prefix_allowed_tokens_fn, custom=logits_processor)
         criteria = build_stopping_criteria(config, getattr(self.config, "max_position_embeddings", None),
                                            stopping_criteria, tokenizer)
         warpers = build_logits_warper(config) if config.do_sample else None
-        recorder = decoding.Recorder(config.return_dict_in_generate, config.output_scores, config.output_attentions,
-                                     config.output_hidden_states, model_kwargs.get("encoder_outputs"), is_seq2seq)
+        recorder = decoding.Recorder(return_dict=config.return_dict_in_generate, scores=config.output_scores,
+                                     attentions=config.output_attentions, hidden_states=config.output_hidden_states,
+                                     encoder_outputs=model_kwargs.get("encoder_outputs"), seq2seq=is_seq2seq)
         expand = config.num_beams if config.num_beams > 1 else config.num_return_sequences
         if expand > 1:  # rows, source masks and encoder outputs repeated for beams / returned sequences
             input_ids = input_ids.repeat_interleave(expand, dim=0)

@@ -56,7 +56,7 @@ def attend(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    mask: Optional[torch.Tensor] = None,
+    additive_mask: Optional[torch.Tensor] = None,
     *,
     scale: float,
     dropout: float = 0.0,
@@ -69,8 +69,10 @@ def attend(
     """Scaled dot-product attention.
 
     q (B, H, T, D); k, v (B, K, S, D) with H a multiple of K (grouped-query attention).
-    mask: None, or an additive float mask broadcastable to (B, H, T, S) (0 keep, dtype-min drop); for
-    "flash_attention_2" a (B, S) 0/1 key padding mask instead.
+    additive_mask: None, or a float mask broadcastable to (B, H, T, S), added to the scores (0 keep,
+    dtype-min drop); every backend takes this one form ("flash_attention_2" reads the kept keys of a
+    (B, 1, 1, S) padding mask from it).
+    is_causal: key s is hidden from query t when s > t + S - T (only where no additive_mask is given).
     head_mask: broadcastable to (B, H, T, S), multiplies the probabilities after dropout.
     dropout: the probability, already zero outside training.
     upcast: eager q k^T in float32 (GPT-J, CodeGen: half-precision q k^T can overflow); the softmax is in
@@ -78,26 +80,30 @@ def attend(
     Returns (out (B, H, T, D), weights (B, H, T, S) or None).
     """
     if need_weights or head_mask is not None or impl == "eager" or (q.shape[-2] == 1 and impl == "sdpa"):
-        return _eager(q, k, v, mask, scale, dropout, head_mask, is_causal, upcast)
+        return _eager(q, k, v, additive_mask, scale=scale, dropout=dropout, head_mask=head_mask, is_causal=is_causal,
+                      upcast=upcast)
     if impl == "flash_attention_2":
-        return _flash(q, k, v, mask, scale, dropout, is_causal), None
+        if additive_mask is not None and additive_mask.shape[-2] != 1:
+            raise ValueError("attn_implementation='flash_attention_2' takes a key padding mask (B, 1, 1, S) only")
+        key_padding = None if additive_mask is None else additive_mask[:, 0, 0, :] == 0  # (B, S), True: kept
+        return _flash(q, k, v, key_padding, scale=scale, dropout=dropout, is_causal=is_causal), None
     out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal and mask is None, scale=scale,
-        enable_gqa=k.shape[1] != q.shape[1],
+        q, k, v, attn_mask=additive_mask, dropout_p=dropout, is_causal=is_causal and additive_mask is None,
+        scale=scale, enable_gqa=k.shape[1] != q.shape[1],
     )
     return out, None
 
 
-def _eager(q, k, v, mask, scale, dropout, head_mask, is_causal, upcast=False):
+def _eager(q, k, v, additive_mask, *, scale, dropout, head_mask, is_causal, upcast=False):
     b, h, t, d = q.shape
     groups = h // k.shape[1]  # query heads per key/value head: grouped as (K, groups), without copying k, v
     if upcast:
         q, k = q.float(), k.float()
     scores = torch.matmul((q * scale).reshape(b, h // groups, groups * t, d), k.transpose(-1, -2))
     scores = scores.view(b, h, t, -1)  # (B, H, T, S)
-    if mask is not None:
-        scores = scores + mask
-    if is_causal and mask is None:
+    if additive_mask is not None:
+        scores = scores + additive_mask
+    if is_causal and additive_mask is None:
         t, s = scores.shape[-2:]
         causal = torch.ones(t, s, dtype=torch.bool, device=q.device).tril(s - t)
         scores = scores.masked_fill(~causal, torch.finfo(scores.dtype).min)
@@ -110,7 +116,8 @@ def _eager(q, k, v, mask, scale, dropout, head_mask, is_causal, upcast=False):
     return out.view(b, h, t, -1), weights
 
 
-def _flash(q, k, v, key_padding, scale, dropout, is_causal):
+def _flash(q, k, v, key_padding, *, scale, dropout, is_causal):
+    """key_padding: None or bool (B, S), True at the keys kept; padded rows are packed out."""
     from flash_attn import flash_attn_func, flash_attn_varlen_func
 
     q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, T, H, D)

@@ -27,25 +27,20 @@ Legacy = Tuple[Tuple[torch.Tensor, torch.Tensor], ...]
 
 
 class Cache:
-    """Base of the caches: `seen` tokens stored before the current forward, for `n_layers` layers."""
+    """Base of the caches: `seen` tokens stored before the current forward, for `n_layers` layers, per layer
+    a key and a value tensor (None until a forward stores one)."""
 
     def __init__(self, n_layers: int):
         if n_layers < 1:
             raise ValueError(f"a cache needs at least one layer, got n_layers={n_layers}")
         self.n_layers = n_layers
         self.seen = 0
+        self.keys: List[Optional[torch.Tensor]] = [None] * n_layers
+        self.values: List[Optional[torch.Tensor]] = [None] * n_layers
 
     def update(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Store this step's k, v (B, K, T, D) for `layer_idx`; return the layer's keys and values
         (B, K, seen + T, D). The last layer's call advances `seen` by T."""
-        if not 0 <= layer_idx < self.n_layers:
-            raise IndexError(f"layer_idx {layer_idx} out of range for a cache of {self.n_layers} layers")
-        k_all, v_all = self._store(layer_idx, k, v)
-        if layer_idx == self.n_layers - 1:
-            self.seen += k.shape[-2]
-        return k_all, v_all
-
-    def _store(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def reorder(self, beam_idx: torch.LongTensor) -> None:
@@ -68,11 +63,6 @@ class Cache:
 class DynamicCache(Cache):
     """A cache that grows by concatenation: no size limit, one new tensor per layer and step."""
 
-    def __init__(self, n_layers: int):
-        super().__init__(n_layers)
-        self.keys: List[Optional[torch.Tensor]] = [None] * n_layers
-        self.values: List[Optional[torch.Tensor]] = [None] * n_layers
-
     @classmethod
     def from_legacy(cls, past_key_values: Optional[Sequence], n_layers: int) -> "DynamicCache":
         """From the legacy tuple (per layer `(k, v)`, or a (2, B, K, S, D) tensor; None: empty)."""
@@ -92,7 +82,11 @@ class DynamicCache(Cache):
         cache.seen = past_key_values[0][0].shape[-2]
         return cache
 
-    def _store(self, layer_idx, k, v):
+    def update(self, layer_idx, k, v):
+        if not 0 <= layer_idx < self.n_layers:
+            raise IndexError(f"layer_idx {layer_idx} out of range for a cache of {self.n_layers} layers")
+        if layer_idx == self.n_layers - 1:
+            self.seen += k.shape[-2]
         if self.keys[layer_idx] is not None:
             k = torch.cat((self.keys[layer_idx], k), dim=-2)  # (B, K, S, D)
             v = torch.cat((self.values[layer_idx], v), dim=-2)
@@ -106,7 +100,7 @@ class DynamicCache(Cache):
                     store[i] = t.index_select(0, beam_idx.to(t.device))
 
     def to_legacy(self) -> Legacy:
-        if any(k is None for k in self.keys):
+        if None in self.keys:
             raise ValueError("the cache is empty: no forward has stored keys and values in every layer yet")
         return tuple(zip(self.keys, self.values))
 
@@ -175,15 +169,19 @@ class StaticCache(Cache):
                 store[i] = grown(old, dim=2, capacity=capacity, used=self.seen)
         return True
 
-    def _store(self, layer_idx, k, v):
-        end = self.seen + k.shape[-2]
+    def update(self, layer_idx, k, v):
+        if not 0 <= layer_idx < self.n_layers:
+            raise IndexError(f"layer_idx {layer_idx} out of range for a cache of {self.n_layers} layers")
+        start, end = self.seen, self.seen + k.shape[-2]
         shape = self.keys[0].shape
         if k.shape[0] != shape[0] or k.shape[1] != shape[1] or k.shape[-1] != shape[-1]:
             raise ValueError(f"keys of shape {tuple(k.shape)} do not fit a StaticCache of "
                              f"(batch, heads, head_dim) = {(shape[0], shape[1], shape[3])}")
         self.reserve(end)
-        self.keys[layer_idx][:, :, self.seen:end] = k
-        self.values[layer_idx][:, :, self.seen:end] = v
+        self.keys[layer_idx][:, :, start:end] = k
+        self.values[layer_idx][:, :, start:end] = v
+        if layer_idx == self.n_layers - 1:
+            self.seen = end
         return self.keys[layer_idx][:, :, :end], self.values[layer_idx][:, :, :end]  # (B, K, S, D) views
 
     def at(self, position: torch.Tensor) -> "CacheWriter":
@@ -280,8 +278,10 @@ class EncoderDecoderCache:
     def to_legacy(self) -> Tuple[Tuple[torch.Tensor, ...], ...]:
         """Per layer (self_k, self_v, cross_k, cross_v), as 4.37's BART / MVP return it ((self_k, self_v)
         for layers without cross entries)."""
-        return tuple(tuple(own) + (() if kv is None else tuple(kv))
-                     for own, kv in zip(self.self_attention.to_legacy(), self.cross))
+        layers = []
+        for own, kv in zip(self.self_attention.to_legacy(), self.cross):
+            layers.append(tuple(own) if kv is None else tuple(own) + tuple(kv))
+        return tuple(layers)
 
     @classmethod
     def from_legacy(cls, past_key_values: Optional[Sequence], n_layers: int) -> "EncoderDecoderCache":
@@ -305,28 +305,23 @@ class EncoderDecoderCache:
         return f"EncoderDecoderCache({self.self_attention!r}, cross layers filled={crossed})"
 
 
-def open_cache(past_key_values, use_cache: bool, n_layers: int, legacy_class: type = DynamicCache):
+def open_cache(past_key_values, use_cache: bool, n_layers: int, encoder_decoder: bool = False):
     """What a model's forward works with: (cache or None, whether to answer with the legacy tuple).
 
     A `Cache` (or, for encoder-decoder models, an `EncoderDecoderCache`) is used as is; a legacy tuple
-    becomes a `legacy_class` (DynamicCache; EncoderDecoderCache for encoder-decoder models); None becomes
-    an empty one when `use_cache`, else no cache at all.
+    becomes a DynamicCache (`encoder_decoder`: an EncoderDecoderCache over one); None becomes an empty one
+    when `use_cache`, else no cache at all. The forward answers `past_key_values` with None unless
+    use_cache, the legacy tuple (`cache.to_legacy()`) when it came in as one or as None, else the cache.
     """
     if isinstance(past_key_values, (Cache, EncoderDecoderCache)):
         if past_key_values.n_layers != n_layers:
             raise ValueError(f"the cache has {past_key_values.n_layers} layers, the model has {n_layers}")
         return past_key_values, False
-    if past_key_values is None and not use_cache:
-        return None, True
-    if past_key_values is not None and not isinstance(past_key_values, (tuple, list)):
+    if past_key_values is None:
+        if not use_cache:
+            return None, True
+        return (EncoderDecoderCache(DynamicCache(n_layers)) if encoder_decoder else DynamicCache(n_layers)), True
+    if not isinstance(past_key_values, (tuple, list)):
         raise TypeError("past_key_values must be a Cache or a tuple of (key, value) per layer, "
                         f"got {type(past_key_values).__name__}")
-    return legacy_class.from_legacy(past_key_values, n_layers), True
-
-
-def close_cache(cache: Optional[Cache], legacy: bool, use_cache: bool):
-    """The `past_key_values` a forward returns: None unless use_cache; the legacy tuple if it came in
-    as one (or as None); the same Cache object otherwise."""
-    if not use_cache or cache is None:
-        return None
-    return cache.to_legacy() if legacy else cache
+    return (EncoderDecoderCache if encoder_decoder else DynamicCache).from_legacy(past_key_values, n_layers), True

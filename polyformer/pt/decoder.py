@@ -21,7 +21,7 @@ import torch.nn as nn
 from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, finish
 from . import inputs
 from .attention import attend, merge_heads
-from .cache import Cache, close_cache, open_cache
+from .cache import Cache, open_cache
 from .heads import causal_lm_loss
 from .layers import activation, run_layers
 from .masks import causal_mask
@@ -33,76 +33,81 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class DecoderStep:
-    """What every layer of one forward shares, built once per forward by `DecoderModel.decode`."""
+    """What every layer of one forward shares, built once per forward by `DecoderModel.decode`. A
+    self-attention rotates its q and k with `rotary` at `tables`, adds k and v to `cache` (when there is
+    one) and attends under `mask` / `is_causal`."""
 
     rotary: Rotary
     tables: RotaryTables  # cos, sin at this forward's positions
     mask: Optional[torch.Tensor]  # additive (B|1, 1, T, S) or None
     is_causal: bool
-    cache: Optional[Cache]
+    cache: Optional[Cache]  # a Cache, generate()'s step's CacheWriter, or None
     context: dict = field(default_factory=dict)  # what else a family's blocks need (e.g. IDEFICS's image states)
-
-    def self_attention(self, layer_idx: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float,
-                       impl: str, dropout: float = 0.0, head_mask: Optional[torch.Tensor] = None,
-                       need_weights: bool = False, upcast: bool = False):
-        """q (B, H, T, D), k, v (B, K, T, D) of the new tokens -> (out (B, T, H*D), weights (B, H, T, S) | None):
-        rotary at this step's positions, keys and values added to the cache, attention under this step's mask."""
-        q, k = self.rotary.rotate(q, self.tables), self.rotary.rotate(k, self.tables)
-        if self.cache is not None:
-            k, v = self.cache.update(layer_idx, k, v)  # (B, K, S, D)
-        out, weights = attend(q, k, v, self.mask, scale=scale, dropout=dropout, head_mask=head_mask,
-                              need_weights=need_weights, impl=impl, is_causal=self.is_causal, upcast=upcast)
-        return merge_heads(out), weights
 
 
 class DecoderModel(PreTrainedModel):
-    """A decoder-only stack. Subclasses create the modules and define `embed`, `blocks`, `final_norm`,
-    `rotary`, `mask_options` and `max_positions` (a hard limit on seen + T, or None).
+    """A decoder-only stack. Subclasses create the modules, name the block list and the final norm
+    (`blocks_name`, `norm_name`: checkpoint keys differ per family), and define `embed`, `rotary` and
+    `max_positions` (a hard limit on seen + T, or None).
 
-    Each block is called as `block(x, step, head_mask, output_attentions) -> (x, weights | None)`;
-    a family that runs other layers between them (IDEFICS's gated cross-attention) overrides
-    `run_blocks` and passes what they need as `decode(..., context={...})`, found in `step.context`.
+    Each block is called as `block(x, step, head_mask, output_attentions) -> (x, weights | None)`. A family
+    that runs other layers between them (IDEFICS's gated cross-attention) names a list of callables that do
+    both, and passes what they need as `decode(..., context={...})`, found in `step.context`.
     """
 
+    blocks_name: str  # the nn.ModuleList of blocks ("h", "layers")
+    norm_name: str  # the final norm ("ln_f", "norm")
     max_positions: Optional[int] = None
     rotary: Rotary
     rotary_dtype: Optional[torch.dtype] = None  # dtype of the cos/sin tables (None: the hidden states')
+    mask_options: dict = {}  # keyword arguments of `causal_mask` that reproduce the reference's fill values
+    # 4.37 lets query rows that see only padding attend to every key where it builds its SDPA mask:
+    # "sdpa" when attention runs SDPA (Llama: not eager, no weights asked for), "always" (IDEFICS), "never"
+    unmask_unattended: str = "never"
 
     def embed(self, input_ids, inputs_embeds, token_type_ids) -> torch.Tensor:
         raise NotImplementedError
 
-    def mask_options(self, dtype: torch.dtype, output_attentions: bool) -> dict:
-        """Keyword arguments of `causal_mask` that reproduce the reference's masking."""
-        return {}
-
-    def decode(self, input_ids=None, past_key_values=None, attention_mask=None, position_ids=None,
-               inputs_embeds=None, use_cache=None, output_attentions=None, output_hidden_states=None,
+    def decode(self, *, input_ids=None, past_key_values=None, attention_mask=None, position_ids=None,
+               inputs_embeds=None, use_cache=None, output_attentions=False, output_hidden_states=False,
                head_mask=None, token_type_ids=None, context: Optional[dict] = None) -> BaseModelOutputWithPast:
-        """The forward of every decoder, returning the output object (see the families' `forward`)."""
+        """The forward of every decoder, returning the output object (arguments: see the families' `forward`;
+        output_attentions / output_hidden_states already resolved by `config.output_options`)."""
         config = self.config
         use_cache = config.use_cache if use_cache is None else use_cache
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
         if use_cache and self.gradient_checkpointing and self.training:
             logger.warning("use_cache=True is incompatible with gradient checkpointing; setting use_cache=False")
             use_cache = False
-        cache, legacy = open_cache(past_key_values, use_cache, len(self.blocks))
+        blocks = getattr(self, self.blocks_name)
+        cache, legacy = open_cache(past_key_values, use_cache, len(blocks))
         seen = 0 if cache is None else cache.seen
-        length = self._check_inputs(input_ids, inputs_embeds, attention_mask, position_ids, token_type_ids, seen)
+        batch, length = inputs.check_tokens(input_ids, inputs_embeds, attention_mask, vocab_size=config.vocab_size,
+                                            width=config.hidden_size, seen=seen, max_positions=self.max_positions)
+        if token_type_ids is not None:
+            inputs.check_ids(token_type_ids, config.vocab_size, name="token_type_ids")
+            inputs.check_mask(token_type_ids, (batch, length), name="token_type_ids")
+        if position_ids is not None:
+            _check_positions(position_ids, batch=batch, length=length, max_positions=self.max_positions)
 
         x = self.embed(input_ids, inputs_embeds, token_type_ids)  # (B, T, C)
         if position_ids is None:
             position_ids = torch.arange(seen, seen + length, device=x.device)[None]  # (1, T)
+        unmask = self.unmask_unattended == "always" or (self.unmask_unattended == "sdpa" and not output_attentions)
         mask, is_causal = causal_mask(attention_mask, length, seen, x.dtype, device=x.device,
-                                      **self.mask_options(x.dtype, output_attentions))
+                                      unmask_unattended=unmask, **self.mask_options)
         tables = self.rotary.tables(position_ids.to(x.device), seen + length, self.rotary_dtype or x.dtype)
-        step = DecoderStep(self.rotary, tables, mask, is_causal, cache, context or {})
-        x, hidden_states, attentions = self.run_blocks(x, step, self.get_head_mask(head_mask, len(self.blocks)),
-                                                       output_hidden_states, output_attentions)
-        x = self.final_norm(x)
+        step = DecoderStep(rotary=self.rotary, tables=tables, mask=mask, is_causal=is_causal, cache=cache,
+                           context=context or {})
+        if head_mask is not None:
+            head_mask = self.get_head_mask(head_mask, len(blocks))
+        x, hidden_states, attentions = run_layers(
+            blocks, x, step, head_mask=head_mask, output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions, gradient_checkpointing=self.gradient_checkpointing)
+        x = getattr(self, self.norm_name)(x)
         if hidden_states is not None:  # the last entry is after the final norm
             hidden_states = hidden_states[:-1] + (x,)
-        return BaseModelOutputWithPast(x, close_cache(cache, legacy, use_cache), hidden_states, attentions)
+        past = None if not use_cache else cache.to_legacy() if legacy else cache
+        return BaseModelOutputWithPast(x, past, hidden_states, attentions)
 
     def decode_step(self, input_ids: torch.Tensor, token_type_ids: Optional[torch.Tensor], cache,
                     mask: torch.Tensor, tables: RotaryTables, context: Optional[dict] = None) -> torch.Tensor:
@@ -115,49 +120,12 @@ class DecoderModel(PreTrainedModel):
         x = self.embed(input_ids, None, token_type_ids)  # (B, 1, C)
         step = DecoderStep(rotary=self.rotary, tables=tables, mask=mask, is_causal=False, cache=cache,
                            context=context or {})
-        x, _, _ = self.run_blocks(x, step, head_mask=None, output_hidden_states=False, output_attentions=False)
-        return self.final_norm(x)
-
-    def run_blocks(self, x, step: DecoderStep, head_mask, output_hidden_states: bool, output_attentions: bool):
-        """x (B, T, C) through every block -> (x, hidden states | None, attentions | None), see `run_layers`."""
-        return run_layers(self.blocks, x, step, head_mask=head_mask, output_hidden_states=output_hidden_states,
-                          output_attentions=output_attentions, gradient_checkpointing=self.gradient_checkpointing)
-
-    def _check_inputs(self, input_ids, inputs_embeds, attention_mask, position_ids, token_type_ids, seen) -> int:
-        """Fail early, naming the argument; returns T."""
-        config = self.config
-        inputs.one_of(input_ids, inputs_embeds)
-        if input_ids is not None:
-            inputs.check_ids(input_ids, config.vocab_size)
-            batch, length = input_ids.shape
-        else:
-            inputs.check_embeds(inputs_embeds, config.hidden_size)
-            batch, length = inputs_embeds.shape[:2]
-        if token_type_ids is not None:
-            inputs.check_ids(token_type_ids, config.vocab_size, name="token_type_ids")
-            inputs.check_mask(token_type_ids, (batch, length), name="token_type_ids")
-        if self.max_positions is not None and seen + length > self.max_positions:
-            raise ValueError(f"{seen} cached + {length} new tokens exceed the {self.max_positions} positions of "
-                             "the model (max_position_embeddings); truncate the input")
-        if attention_mask is not None and (not isinstance(attention_mask, torch.Tensor)
-                                           or tuple(attention_mask.shape) != (batch, seen + length)):
-            shape = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask)
-            raise ValueError(f"attention_mask must have shape (batch, past_length + sequence_length) = "
-                             f"({batch}, {seen} + {length}), got {shape}")
-        if position_ids is not None:
-            _check_positions(position_ids, batch, length, self.max_positions)
-        return length
-
-    @property
-    def blocks(self) -> nn.ModuleList:
-        raise NotImplementedError
-
-    @property
-    def final_norm(self) -> nn.Module:
-        raise NotImplementedError
+        for block in getattr(self, self.blocks_name):
+            x = block(x, step)[0]
+        return getattr(self, self.norm_name)(x)
 
 
-def _check_positions(position_ids, batch: int, length: int, max_positions: Optional[int]) -> None:
+def _check_positions(position_ids, *, batch: int, length: int, max_positions: Optional[int]) -> None:
     if not isinstance(position_ids, torch.Tensor) or position_ids.is_floating_point() or position_ids.dtype == torch.bool:
         raise TypeError("position_ids must be an integer torch.Tensor")
     if position_ids.dim() != 2 or position_ids.shape[-1] != length or position_ids.shape[0] not in (1, batch):
@@ -166,20 +134,6 @@ def _check_positions(position_ids, batch: int, length: int, max_positions: Optio
     if low < 0 or (max_positions is not None and high >= max_positions):
         raise IndexError(f"position_ids must lie in [0, {max_positions or 'inf'}) (max_position_embeddings); "
                          f"got values from {low} to {high}")
-
-
-def return_dict_of(config, return_dict: Optional[bool]) -> bool:
-    return config.use_return_dict if return_dict is None else return_dict
-
-
-def lm_output(out: BaseModelOutputWithPast, lm_head: nn.Linear, labels: Optional[torch.Tensor],
-              loss_dtype: Optional[torch.dtype] = None) -> CausalLMOutputWithPast:
-    """LM head on the decoder output: logits (B, T, V) in float32, the shifted next-token loss."""
-    logits = lm_head(out.last_hidden_state).float()
-    loss = None if labels is None else causal_lm_loss(logits, labels)
-    if loss is not None and loss_dtype is not None:
-        loss = loss.to(loss_dtype)
-    return CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,10 +161,13 @@ class ParallelAttention(nn.Module):
 
     def forward(self, x, step: DecoderStep, head_mask=None, output_attentions=False):  # x: (B, T, C)
         q, k, v = self.project(x)  # (B, H, T, D)
-        out, weights = step.self_attention(
-            self.layer_idx, q, k, v, scale=self.scale, impl=self.impl, dropout=self.attn_pdrop if self.training else 0.0,
-            head_mask=head_mask, need_weights=output_attentions, upcast=True)
-        out = self.out_proj(out)
+        q, k = step.rotary.rotate(q, step.tables), step.rotary.rotate(k, step.tables)
+        if step.cache is not None:
+            k, v = step.cache.update(self.layer_idx, k, v)  # (B, H, S, D)
+        out, weights = attend(q, k, v, step.mask, scale=self.scale, dropout=self.attn_pdrop if self.training else 0.0,
+                              head_mask=head_mask, need_weights=output_attentions, impl=self.impl,
+                              is_causal=step.is_causal, upcast=True)
+        out = self.out_proj(merge_heads(out))
         return (self.resid_dropout(out) if self.training else out), weights  # (B, T, C), (B, H, T, S) | None
 
 
@@ -250,9 +207,10 @@ class ParallelBlock(nn.Module):
 
 class ParallelDecoder(DecoderModel):
     """GPT-J / CodeGen stack: wte (+ wte(token_type_ids)) -> drop -> h (ParallelBlock) -> ln_f.
-    The family sets `attention_class`; positions are limited to n_positions."""
+    The family sets `attention_class` (and `mask_options`); positions are limited to n_positions."""
 
     attention_class: type
+    blocks_name, norm_name = "h", "ln_f"
     rotary_dtype = torch.float32  # the reference's sin/cos table is float32 whatever the model dtype
 
     def __init__(self, config):
@@ -269,14 +227,6 @@ class ParallelDecoder(DecoderModel):
         self.rotary = Rotary(config.rotary_dim or head_dim, layout="interleaved")
         self.max_positions = config.n_positions
         self.post_init()
-
-    @property
-    def blocks(self) -> nn.ModuleList:
-        return self.h
-
-    @property
-    def final_norm(self) -> nn.Module:
-        return self.ln_f
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.wte
@@ -296,9 +246,13 @@ class ParallelDecoder(DecoderModel):
         """input_ids (B, T) or inputs_embeds (B, T, C): the new tokens; past_key_values: None, the legacy
         tuple or a Cache; attention_mask (B, past + T), 1 keep / 0 padding; token_type_ids (B, T), embedded
         with wte; position_ids (B|1, T), default past .. past + T - 1; head_mask (H,) or (L, H)."""
-        out = self.decode(input_ids, past_key_values, attention_mask, position_ids, inputs_embeds, use_cache,
-                          output_attentions, output_hidden_states, head_mask, token_type_ids)
-        return finish(out, return_dict_of(self.config, return_dict))
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.decode(input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+                          position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                          output_attentions=options.output_attentions,
+                          output_hidden_states=options.output_hidden_states, head_mask=head_mask,
+                          token_type_ids=token_type_ids)
+        return finish(out, options.return_dict)
 
 
 class ParallelDecoderForCausalLM(PreTrainedModel):
@@ -323,7 +277,13 @@ class ParallelDecoderForCausalLM(PreTrainedModel):
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None,
                 position_ids=None, head_mask=None, inputs_embeds=None, labels=None, use_cache=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self.transformer.decode(input_ids, past_key_values, attention_mask, position_ids, inputs_embeds,
-                                      use_cache, output_attentions, output_hidden_states, head_mask, token_type_ids)
-        output = lm_output(out, self.lm_head, labels, loss_dtype=out.last_hidden_state.dtype)
-        return finish(output, return_dict_of(self.config, return_dict))
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.transformer.decode(
+            input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+            position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
+            output_attentions=options.output_attentions, output_hidden_states=options.output_hidden_states,
+            head_mask=head_mask, token_type_ids=token_type_ids)
+        logits = self.lm_head(out.last_hidden_state).float()  # (B, T, V)
+        loss = None if labels is None else causal_lm_loss(logits, labels).to(out.last_hidden_state.dtype)
+        output = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
+        return finish(output, options.return_dict)

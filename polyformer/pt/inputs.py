@@ -58,3 +58,36 @@ def one_of(input_ids: Optional[torch.Tensor], inputs_embeds: Optional[torch.Tens
 
 def _shape_words(rank: int) -> str:
     return {2: "(batch_size, sequence_length)", 3: "(batch_size, num_choices, sequence_length)"}.get(rank, f"({rank}-D)")
+
+
+def check_tokens(input_ids: Optional[torch.Tensor], inputs_embeds: Optional[torch.Tensor],
+                 attention_mask: Optional[torch.Tensor] = None, *, vocab_size: int, width: int,
+                 seen: Optional[int] = None, max_positions: Optional[int] = None,
+                 names: Tuple[str, str] = ("input_ids", "inputs_embeds")) -> Tuple[int, int]:
+    """The token inputs of one stack's forward, checked once, at its public boundary: exactly one of ids
+    (B, T) in [0, vocab_size) and embeddings (B, T, width); the T new positions after `seen` cached ones
+    (None: a stack without a cache) within max_positions (None: no limit); attention_mask, if given,
+    (B, seen + T). `names`: how the caller spells the ids and embeddings. Returns (B, T)."""
+    ids_name, embeds_name = names
+    if input_ids is not None and inputs_embeds is not None:
+        raise ValueError(f"You cannot specify both {ids_name} and {embeds_name} at the same time")
+    if input_ids is not None:
+        check_ids(input_ids, vocab_size, name=ids_name)
+        batch, length = input_ids.shape
+    elif inputs_embeds is not None:
+        check_embeds(inputs_embeds, width)
+        batch, length = inputs_embeds.shape[:2]
+    else:
+        raise ValueError(f"You have to specify either {ids_name} or {embeds_name}")
+    past = seen or 0
+    if max_positions is not None and past + length > max_positions:
+        raise ValueError(f"{past} cached + {length} new tokens exceed the {max_positions} positions of the model "
+                         f"(max_position_embeddings={max_positions}); truncate the input (tokenizer(..., "
+                         "truncation=True, max_length=...))")
+    if attention_mask is not None and (not isinstance(attention_mask, torch.Tensor)
+                                       or tuple(attention_mask.shape) != (batch, past + length)):
+        got = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask).__name__
+        expected = (f"(batch_size, sequence_length) = {(batch, length)}" if seen is None else
+                    f"(batch_size, past_length + sequence_length) = ({batch}, {past} + {length})")
+        raise ValueError(f"attention_mask must have shape {expected}, got {got}")
+    return batch, length

@@ -11,16 +11,14 @@ import torch
 
 
 def padding_mask(attention_mask: Optional[torch.Tensor], dtype: torch.dtype, impl: str = "sdpa") -> Optional[torch.Tensor]:
-    """A (B, S) 0/1 mask -> what `attend` takes for a bidirectional encoder.
-
-    None when nothing is masked, so SDPA can take its fast path; for "flash_attention_2" the (B, S)
-    mask itself; otherwise an additive (B, 1, 1, S) mask, 0 where kept and dtype-min where padded.
+    """A (B, S) 0/1 mask -> the additive (B, 1, 1, S) mask `attend` takes for a bidirectional encoder, 0 where
+    kept and dtype-min where padded; None when nothing is masked, so SDPA can take its fast path.
+    (`impl` is accepted for the callers that pass it: every backend takes this one form, flash-attn too.)
     """
     if attention_mask is None or (not torch.jit.is_tracing() and bool(attention_mask.all())):
         return None  # (an ONNX export traces the masked path: the shortcut depends on the values)
-    if impl == "flash_attention_2":
-        return attention_mask
-    return additive(attention_mask[:, None, None, :], dtype)
+    keep = attention_mask[:, None, None, :]
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(keep == 0, torch.finfo(dtype).min)
 
 
 def additive(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -58,21 +56,21 @@ def causal_mask(
     dtype: torch.dtype,
     *,
     device=None,
-    future: Optional[float] = None,
+    mask_then_scale_dim: Optional[int] = None,
     stack: bool = False,
     unmask_unattended: bool = False,
 ) -> Tuple[Optional[torch.Tensor], bool]:
-    """The mask of a decoder forward: query t (0 <= t < T, at position seen + t) may see key s
+    """The additive mask of a decoder forward: query t (0 <= t < T, at position seen + t) may see key s
     (0 <= s < S = seen + T) when s <= seen + t and attention_mask[:, s] is 1.
 
-    Returns (mask, is_causal) for `attend`: (None, True) when plain causal attention over T == S
+    Returns (additive mask, is_causal) for `attend`: (None, True) when plain causal attention over T == S
     suffices, (None, False) when nothing is masked (one new token, no padding), otherwise an additive
-    (B|1, 1, T, S) float mask and False.
+    (B|1, 1, T, S) float mask (0 kept, large negative masked) and False.
 
     The reference fills a masked key differently per family, which decides what fully masked rows
     (the padding of a left-padded prompt) compute; the keywords reproduce it:
-      future: the value of a future key (default dtype-min). GPT-J masks before dividing the scores by
-              sqrt(D), so its future keys hold min / sqrt(D).
+      mask_then_scale_dim: D for GPT-J, which masks the scores before dividing them by sqrt(D), so that its
+              future keys hold dtype-min / sqrt(D) (float32 arithmetic); None: dtype-min.
       stack: a padded key gets dtype-min added on top (GPT-J, CodeGen: future and padded gives -inf)
              instead of being set to dtype-min once (Llama).
       unmask_unattended: query rows that see no key at all, in a batch row with some real token, see
@@ -85,7 +83,10 @@ def causal_mask(
     if attention_mask is None and (query_length == 1 or seen == 0):
         return None, query_length > 1
     device = attention_mask.device if attention_mask is not None else device
-    future_value = min_value if future is None else future
+    future_value = min_value
+    if mask_then_scale_dim is not None:
+        scale = torch.tensor(mask_then_scale_dim, dtype=torch.float32).sqrt()
+        future_value = (torch.tensor(min_value, dtype=torch.float32) / scale).item()
     position = torch.arange(key_length, device=device)
     is_future = position[None, :] > (position[seen:, None])  # (T, S)
     mask = torch.zeros(is_future.shape, dtype=dtype, device=device).masked_fill(is_future, future_value)[None, None]
@@ -93,7 +94,7 @@ def causal_mask(
         return mask, False
     padded = (attention_mask == 0)[:, None, None, :]  # (B, 1, 1, S)
     if stack:
-        mask = mask + additive(~padded, dtype)  # (B, 1, T, S)
+        mask = mask + torch.zeros(padded.shape, dtype=dtype, device=device).masked_fill(padded, min_value)  # (B, 1, T, S)
     else:
         mask = mask.masked_fill(padded, min_value)
     if unmask_unattended:

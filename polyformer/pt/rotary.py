@@ -24,11 +24,6 @@ import torch
 RotaryTables = Tuple[torch.Tensor, torch.Tensor]  # cos, signed sin: (B|1, 1, T, R), laid out as the pairs
 
 
-def inverse_frequencies(dim: int, base: float, device=None) -> torch.Tensor:
-    """(dim/2,) float32: 1 / base^(2i / dim), as the reference computes it."""
-    return 1.0 / (base ** (torch.arange(0, dim, 2, device=device).float() / dim))
-
-
 class Rotary:
     """cos/sin tables for `rotate`. Not a module: it holds no weights and no state.
 
@@ -57,7 +52,8 @@ class Rotary:
         base = self.base
         if self.kind == "dynamic" and key_length > self.max_positions:
             base = base * ((self.factor * key_length / self.max_positions) - (self.factor - 1)) ** (self.dim / (self.dim - 2))
-        inv_freq = inverse_frequencies(self.dim, base, device=position_ids.device)
+        # (R/2,) float32: 1 / base^(2i / R), as the reference computes it
+        inv_freq = 1.0 / (base ** (torch.arange(0, self.dim, 2, device=position_ids.device).float() / self.dim))
         positions = position_ids.float()
         if self.kind == "linear":
             positions = positions / self.factor

@@ -7,8 +7,8 @@ Notation: B batch, T decoder tokens of this forward, S = seen + T decoder keys, 
 C width (d_model), H heads, D head dim, P prefix (prompt) length, L layers, V vocabulary.
 
 Module attributes are the reference's checkpoint keys (encoder.layers.0.self_attn.q_proj, decoder.layers.0.
-encoder_attn.k_proj, ...). A family subclasses `Seq2SeqEncoder` / `Seq2SeqDecoder` (overriding `prefixes` to
-add prompts) and `Seq2SeqModel` (naming its stack classes).
+encoder_attn.k_proj, ...). A family subclasses `Seq2SeqEncoder` / `Seq2SeqDecoder` (setting their
+`self_attn_prompt` / `cross_attn_prompt` to add prompts) and `Seq2SeqModel` (naming its stack classes).
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from torch.utils.checkpoint import checkpoint
 from ..outputs import BaseModelOutput, BaseModelOutputWithPastAndCrossAttentions, Seq2SeqModelOutput, finish
 from . import inputs
 from .attention import attend, merge_heads, split_heads
-from .cache import EncoderDecoderCache, close_cache, open_cache
-from .decoder import return_dict_of
+from .cache import EncoderDecoderCache, open_cache
 from .layers import activation
 from .masks import causal_mask, padding_mask
 from .modeling import PreTrainedModel
@@ -45,13 +44,7 @@ def with_prefix(mask: Optional[torch.Tensor], prefix_length: int) -> Optional[to
     return torch.cat([mask.new_zeros(*mask.shape[:-1], prefix_length), mask], dim=-1)
 
 
-def output_flags(config, output_attentions: Optional[bool], output_hidden_states: Optional[bool]) -> Tuple[bool, bool]:
-    """(output_attentions, output_hidden_states), the config's where not given."""
-    return (config.output_attentions if output_attentions is None else output_attentions,
-            config.output_hidden_states if output_hidden_states is None else output_hidden_states)
-
-
-def layer_head_masks(head_mask: Optional[torch.Tensor], n_layers: int, n_heads: int, name: str, dtype) -> list:
+def layer_head_masks(head_mask: Optional[torch.Tensor], *, n_layers: int, n_heads: int, name: str, dtype) -> list:
     """(L, H) 1/0 head mask -> per layer a (1, H, 1, 1) multiplier of the attention weights (or None)."""
     if head_mask is None:
         return [None] * n_layers
@@ -61,12 +54,17 @@ def layer_head_masks(head_mask: Optional[torch.Tensor], n_layers: int, n_heads: 
     return [m.to(dtype).view(1, -1, 1, 1) for m in head_mask]
 
 
-def check_states(states, batch: int, width: int) -> None:
+def check_states(states, mask: Optional[torch.Tensor], *, batch: int, width: int) -> None:
+    """The encoder states a decoder reads, (B, S_enc, C), and their mask (B, S_enc) if given."""
     if not isinstance(states, torch.Tensor) or not states.is_floating_point() or states.dim() != 3 \
             or states.shape[0] != batch or states.shape[2] != width:
         shape = tuple(states.shape) if isinstance(states, torch.Tensor) else type(states).__name__
         raise ValueError(f"the encoder states must be a float tensor of shape ({batch}, encoder length, {width}) "
                          f"(batch of the decoder inputs, d_model), got {shape}")
+    if mask is not None and (not isinstance(mask, torch.Tensor) or mask.shape != states.shape[:2]):
+        got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"the encoder attention_mask must have the shape {tuple(states.shape[:2])} of the encoder "
+                         f"states (batch, encoder length), got {got}")
 
 
 def as_encoder_output(encoder_outputs) -> BaseModelOutput:
@@ -99,9 +97,9 @@ class Seq2SeqAttention(nn.Module):
 
     Self-attention takes keys and values from x (stored by `cache.update`); cross-attention (`cross=True`)
     from the encoder states (computed once per cache by `cache.cross_kv`). A `prefix` (2, H, P, D) is put
-    before the keys and values (it is not cached)."""
+    before the keys and values (it is not cached). `mask` is additive, broadcastable to (B, H, T, P + S)."""
 
-    def __init__(self, width: int, heads: int, dropout: float, impl: str, layer_idx: int = 0, cross: bool = False):
+    def __init__(self, width: int, heads: int, *, dropout: float, impl: str, layer_idx: int = 0, cross: bool = False):
         super().__init__()
         if width % heads:
             raise ValueError(f"embed_dim must be divisible by num_heads (got `embed_dim`: {width} and `num_heads`: {heads}).")
@@ -133,7 +131,7 @@ class Seq2SeqAttention(nn.Module):
 
 
 class _PostNormLayer(nn.Module):
-    """What both layers share: dropout rates and the feed-forward fc1 -> act -> fc2 with its LayerNorm."""
+    """What both layers are built with: dropout rates and the feed-forward fc1 -> act -> fc2 with its LayerNorm."""
 
     def __init__(self, config, ffn_dim: int):
         super().__init__()
@@ -144,26 +142,21 @@ class _PostNormLayer(nn.Module):
         self.fc2 = nn.Linear(ffn_dim, config.d_model)
         self.final_layer_norm = nn.LayerNorm(config.d_model)
 
-    def residual(self, x: torch.Tensor, h: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
-        return norm(x + F.dropout(h, self.dropout, self.training))
-
-    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.dropout(self.activation_fn(self.fc1(x)), self.activation_dropout, self.training)
-        return self.residual(x, self.fc2(h), self.final_layer_norm)
-
 
 class EncoderLayer(_PostNormLayer):
     """Post-LN:  x = LN(x + attn(x));  x = LN(x + fc2(act(fc1(x))))."""
 
     def __init__(self, config):
         super().__init__(config, config.encoder_ffn_dim)
-        self.self_attn = Seq2SeqAttention(config.d_model, config.encoder_attention_heads, config.attention_dropout,
-                                          config._attn_implementation)
+        self.self_attn = Seq2SeqAttention(config.d_model, config.encoder_attention_heads,
+                                          dropout=config.attention_dropout, impl=config._attn_implementation)
         self.self_attn_layer_norm = nn.LayerNorm(config.d_model)
 
     def forward(self, x, mask, head_mask=None, prefix=None, output_attentions=False):
         h, weights = self.self_attn(x, mask, prefix=prefix, head_mask=head_mask, output_attentions=output_attentions)
-        x = self.feed_forward(self.residual(x, h, self.self_attn_layer_norm))
+        x = self.self_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
+        h = F.dropout(self.activation_fn(self.fc1(x)), self.activation_dropout, self.training)
+        x = self.final_layer_norm(x + F.dropout(self.fc2(h), self.dropout, self.training))
         if x.dtype == torch.float16 and not bool(torch.isfinite(x).all()):  # as the reference: keep fp16 finite
             limit = torch.finfo(x.dtype).max - 1000
             x = x.clamp(-limit, limit)
@@ -178,13 +171,10 @@ class DecoderContext:
     is_causal: bool
     states: Optional[torch.Tensor]  # encoder states (B, S_enc, C), or None: no cross-attention
     cross_mask: Optional[torch.Tensor]  # additive (B, 1, 1, P + S_enc) or None
-    cache: Any  # EncoderDecoderCache, Cache (self-attention only), generate()'s step's CacheWriter, or None
-
-    @property
-    def cross_cache(self) -> Any:
-        """What keeps the cross-attention keys and values: an EncoderDecoderCache, or the `CacheWriter` of
-        generate()'s one-token step (which reads the ones the prompt's forward stored); else None."""
-        return self.cache if hasattr(self.cache, "cross_kv") else None
+    cache: Any  # what self-attention updates: a Cache, generate()'s step's CacheWriter, or None
+    # what keeps the cross-attention keys and values (`cross_kv`): an EncoderDecoderCache, the CacheWriter
+    # of generate()'s one-token step (which reads the ones the prompt's forward stored), or None
+    cross_cache: Any
 
 
 class DecoderLayer(_PostNormLayer):
@@ -193,26 +183,29 @@ class DecoderLayer(_PostNormLayer):
     def __init__(self, config, layer_idx: int):
         super().__init__(config, config.decoder_ffn_dim)
         width, heads, impl = config.d_model, config.decoder_attention_heads, config._attn_implementation
-        self.self_attn = Seq2SeqAttention(width, heads, config.attention_dropout, impl, layer_idx)
+        self.self_attn = Seq2SeqAttention(width, heads, dropout=config.attention_dropout, impl=impl, layer_idx=layer_idx)
         self.self_attn_layer_norm = nn.LayerNorm(width)
-        self.encoder_attn = Seq2SeqAttention(width, heads, config.attention_dropout, impl, layer_idx, cross=True)
+        self.encoder_attn = Seq2SeqAttention(width, heads, dropout=config.attention_dropout, impl=impl,
+                                             layer_idx=layer_idx, cross=True)
         self.encoder_attn_layer_norm = nn.LayerNorm(width)
 
     def forward(self, x, ctx: DecoderContext, head_mask=None, cross_head_mask=None, prefix=None, cross_prefix=None,
                 output_attentions=False):
         h, self_weights = self.self_attn(x, ctx.mask, cache=ctx.cache, prefix=prefix, head_mask=head_mask,
                                          is_causal=ctx.is_causal, output_attentions=output_attentions)
-        x = self.residual(x, h, self.self_attn_layer_norm)
+        x = self.self_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
         cross_weights = None
         if ctx.states is not None:
             h, cross_weights = self.encoder_attn(x, ctx.cross_mask, states=ctx.states, cache=ctx.cross_cache,
                                                  prefix=cross_prefix, head_mask=cross_head_mask,
                                                  output_attentions=output_attentions)
-            x = self.residual(x, h, self.encoder_attn_layer_norm)
-        return self.feed_forward(x), (self_weights, cross_weights)
+            x = self.encoder_attn_layer_norm(x + F.dropout(h, self.dropout, self.training))
+        h = F.dropout(self.activation_fn(self.fc1(x)), self.activation_dropout, self.training)
+        x = self.final_layer_norm(x + F.dropout(self.fc2(h), self.dropout, self.training))
+        return x, (self_weights, cross_weights)
 
 
-def run_stack(stack: nn.Module, x: torch.Tensor, shared: tuple, per_layer: Sequence[tuple], layerdrop: float,
+def run_stack(stack: nn.Module, x: torch.Tensor, shared: tuple, per_layer: Sequence[tuple], *, layerdrop: float,
               output_hidden_states: bool, output_attentions: bool):
     """x through `stack.layers`, layer i called as `layer(x, *shared, *per_layer[i], output_attentions)` and
     returning (x, weights). In training a layer is skipped with probability `layerdrop` (its weights None)
@@ -262,59 +255,47 @@ class _Stack(PreTrainedModel):
         x = self.layernorm_embedding(x + self.embed_positions(x.shape[1], seen))
         return F.dropout(x, self.dropout, self.training)
 
-    def check_inputs(self, input_ids, inputs_embeds, seen: int = 0) -> Tuple[int, int]:
-        """Fail early, naming the argument; returns (B, T)."""
-        ids_name, embeds_name = self.ids_names
-        if input_ids is not None and inputs_embeds is not None:
-            raise ValueError(f"You cannot specify both {ids_name} and {embeds_name} at the same time")
-        if input_ids is None and inputs_embeds is None:
-            raise ValueError(f"You have to specify either {ids_name} or {embeds_name}")
-        if input_ids is not None:
-            inputs.check_ids(input_ids, self.config.vocab_size, name=ids_name)
-            batch, length = input_ids.shape
-        else:
-            inputs.check_embeds(inputs_embeds, self.config.d_model)
-            batch, length = inputs_embeds.shape[:2]
-        if seen + length > self.max_positions:
-            raise ValueError(f"{seen} cached + {length} new positions exceed max_position_embeddings="
-                             f"{self.max_positions}; truncate the input (tokenizer(..., truncation=True))")
-        return batch, length
-
 
 class Seq2SeqEncoder(_Stack):
-    """The encoder: embeddings -> `layers` (EncoderLayer). Subclasses may override `prefixes`."""
+    """The encoder: embeddings -> `layers` (EncoderLayer). A family with layer-wise prompts (MVP) sets
+    `self_attn_prompt` to a module whose call gives per layer the self-attention prefix (2, H, P, D)."""
 
     def __init__(self, config, embed_tokens: Optional[nn.Embedding] = None):
         super().__init__(config, embed_tokens, config.encoder_layerdrop)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
         self.layernorm_embedding = nn.LayerNorm(config.d_model)
-
-    def prefixes(self) -> Optional[List[Prefix]]:
-        """Per layer the self-attention prefix (2, H, P, D), or None."""
-        return None
+        self.self_attn_prompt: Optional[nn.Module] = None
 
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
                 output_hidden_states=None, return_dict=None):
         """input_ids (B, S_enc) or inputs_embeds (B, S_enc, C); attention_mask (B, S_enc), 1 keep / 0 padding;
         head_mask (encoder_layers, encoder_attention_heads). Returns BaseModelOutput."""
         config = self.config
-        output_attentions, output_hidden_states = output_flags(config, output_attentions, output_hidden_states)
-        batch, length = self.check_inputs(input_ids, inputs_embeds)
-        inputs.check_mask(attention_mask, (batch, length))
+        options = config.output_options(output_attentions, output_hidden_states, return_dict)
+        inputs.check_tokens(input_ids, inputs_embeds, attention_mask, vocab_size=config.vocab_size,
+                            width=config.d_model, max_positions=self.max_positions)
         x = self.embed(input_ids, inputs_embeds)
-        prefixes = self.prefixes() or [None] * len(self.layers)
-        prefix_length = 0 if prefixes[0] is None else prefixes[0].shape[2]
-        mask = with_prefix(padding_mask(attention_mask, x.dtype), prefix_length)
-        head_masks = layer_head_masks(head_mask, len(self.layers), config.encoder_attention_heads, "head_mask", x.dtype)
-        x, hidden_states, weights = run_stack(self, x, (mask,), list(zip(head_masks, prefixes)), self.layerdrop,
-                                              output_hidden_states, output_attentions)
-        out = BaseModelOutput(x, hidden_states, tuple(weights) if output_attentions else None)
-        return finish(out, return_dict_of(config, return_dict))
+        mask = padding_mask(attention_mask, x.dtype)
+        n_layers, per_layer = len(self.layers), [(None, None)] * len(self.layers)  # (head mask, prefix) per layer
+        prefixes = None if self.self_attn_prompt is None else list(self.self_attn_prompt())
+        if prefixes is not None:
+            mask = with_prefix(mask, prefixes[0].shape[2])
+        if head_mask is not None or prefixes is not None:
+            head_masks = layer_head_masks(head_mask, n_layers=n_layers, n_heads=config.encoder_attention_heads,
+                                          name="head_mask", dtype=x.dtype)
+            per_layer = list(zip(head_masks, prefixes or [None] * n_layers))
+        x, hidden_states, weights = run_stack(self, x, (mask,), per_layer, layerdrop=self.layerdrop,
+                                              output_hidden_states=options.output_hidden_states,
+                                              output_attentions=options.output_attentions)
+        out = BaseModelOutput(x, hidden_states, tuple(weights) if options.output_attentions else None)
+        return finish(out, options.return_dict)
 
 
 class Seq2SeqDecoder(_Stack):
     """The decoder: embeddings at positions seen.. -> `layers` (DecoderLayer), with a KV cache and
-    cross-attention to the encoder states. Subclasses may override `prefixes`."""
+    cross-attention to the encoder states. A family with layer-wise prompts (MVP) sets `self_attn_prompt`
+    and `cross_attn_prompt` to modules whose calls give per layer the self- and cross-attention prefixes
+    (2, H, P, D)."""
 
     ids_names = ("decoder_input_ids", "decoder_inputs_embeds")
 
@@ -322,10 +303,8 @@ class Seq2SeqDecoder(_Stack):
         super().__init__(config, embed_tokens, config.decoder_layerdrop)
         self.layers = nn.ModuleList(DecoderLayer(config, i) for i in range(config.decoder_layers))
         self.layernorm_embedding = nn.LayerNorm(config.d_model)
-
-    def prefixes(self) -> Tuple[Optional[List[Prefix]], Optional[List[Prefix]]]:
-        """Per layer the self- and cross-attention prefixes (2, H, P, D), or (None, None)."""
-        return None, None
+        self.self_attn_prompt: Optional[nn.Module] = None
+        self.cross_attn_prompt: Optional[nn.Module] = None
 
     def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
                 head_mask=None, cross_attn_head_mask=None, past_key_values=None, inputs_embeds=None, use_cache=None,
@@ -336,41 +315,52 @@ class Seq2SeqDecoder(_Stack):
         legacy tuple (answered with one), an EncoderDecoderCache or a Cache (updated in place and returned).
         Returns BaseModelOutputWithPastAndCrossAttentions."""
         config, n_layers = self.config, len(self.layers)
-        output_attentions, output_hidden_states = output_flags(config, output_attentions, output_hidden_states)
+        options = config.output_options(output_attentions, output_hidden_states, return_dict)
         use_cache = config.use_cache if use_cache is None else use_cache
         if use_cache and self.gradient_checkpointing and self.training:
             logger.warning("`use_cache=True` is incompatible with gradient checkpointing. Setting `use_cache=False`...")
             use_cache = False
-        cache, legacy = open_cache(past_key_values, use_cache, n_layers, EncoderDecoderCache)
-        seen = 0 if cache is None else cache.seen
-        batch, length = self.check_inputs(input_ids, inputs_embeds, seen)
-        inputs.check_mask(attention_mask, (batch, seen + length), name="decoder attention_mask (batch, past + new)")
+        cache, legacy = open_cache(past_key_values, use_cache, n_layers, encoder_decoder=True)
+        own = cache.self_attention if isinstance(cache, EncoderDecoderCache) else cache  # self-attention's
+        seen = 0 if own is None else own.seen
+        batch, length = inputs.check_tokens(input_ids, inputs_embeds, attention_mask, vocab_size=config.vocab_size,
+                                            width=config.d_model, seen=seen, max_positions=self.max_positions,
+                                            names=self.ids_names)
+        if encoder_hidden_states is not None:
+            check_states(encoder_hidden_states, encoder_attention_mask, batch=batch, width=config.d_model)
         x = self.embed(input_ids, inputs_embeds, seen)
 
-        prefixes, cross_prefixes = self.prefixes()
-        prefix_length = 0 if prefixes is None else prefixes[0].shape[2]
+        prefixes = cross_prefixes = None  # per layer (2, H, P, D)
+        if self.self_attn_prompt is not None:
+            prefixes, cross_prefixes = list(self.self_attn_prompt()), list(self.cross_attn_prompt())
         mask, is_causal = causal_mask(attention_mask, length, seen, x.dtype, device=x.device)
-        if is_causal and prefix_length:  # SDPA's is_causal cannot place a prefix: write the mask out
-            mask, is_causal = torch.full((length, length), torch.finfo(x.dtype).min, dtype=x.dtype,
-                                         device=x.device).triu(1)[None, None], False
-        cross_mask = None
-        if encoder_hidden_states is not None:
-            check_states(encoder_hidden_states, batch, config.d_model)
-            inputs.check_mask(encoder_attention_mask, encoder_hidden_states.shape[:2], name="encoder attention_mask")
-            cross_mask = with_prefix(padding_mask(encoder_attention_mask, x.dtype), prefix_length)
-        ctx = DecoderContext(with_prefix(mask, prefix_length), is_causal, encoder_hidden_states, cross_mask, cache)
-        heads = config.decoder_attention_heads
-        per_layer = list(zip(layer_head_masks(head_mask, n_layers, heads, "head_mask", x.dtype),
-                             layer_head_masks(cross_attn_head_mask, n_layers, heads, "cross_attn_head_mask", x.dtype),
-                             prefixes or [None] * n_layers, cross_prefixes or [None] * n_layers))
-        x, hidden_states, weights = run_stack(self, x, (ctx,), per_layer, 0.0 if cache is not None else self.layerdrop,
-                                              output_hidden_states, output_attentions)
-        weights = [w or (None, None) for w in weights]
-        self_attentions = tuple(w[0] for w in weights) if output_attentions else None
-        cross_attentions = tuple(w[1] for w in weights) if output_attentions and encoder_hidden_states is not None else None
-        out = BaseModelOutputWithPastAndCrossAttentions(x, close_cache(cache, legacy, use_cache), hidden_states,
-                                                        self_attentions, cross_attentions)
-        return finish(out, return_dict_of(config, return_dict))
+        cross_mask = None if encoder_hidden_states is None else padding_mask(encoder_attention_mask, x.dtype)
+        per_layer = [(None, None, None, None)] * n_layers  # head mask, cross head mask, prefix, cross prefix
+        if prefixes is not None:
+            if is_causal:  # SDPA's is_causal cannot place a prefix: write the mask out
+                mask, is_causal = torch.full((length, length), torch.finfo(x.dtype).min, dtype=x.dtype,
+                                             device=x.device).triu(1)[None, None], False
+            mask, cross_mask = with_prefix(mask, prefixes[0].shape[2]), with_prefix(cross_mask, prefixes[0].shape[2])
+        if head_mask is not None or cross_attn_head_mask is not None or prefixes is not None:
+            layout = dict(n_layers=n_layers, n_heads=config.decoder_attention_heads, dtype=x.dtype)
+            nothing = [None] * n_layers
+            per_layer = list(zip(layer_head_masks(head_mask, name="head_mask", **layout),
+                                 layer_head_masks(cross_attn_head_mask, name="cross_attn_head_mask", **layout),
+                                 prefixes or nothing, cross_prefixes or nothing))
+        ctx = DecoderContext(mask=mask, is_causal=is_causal, states=encoder_hidden_states, cross_mask=cross_mask,
+                             cache=own, cross_cache=cache if hasattr(cache, "cross_kv") else None)
+        x, hidden_states, weights = run_stack(self, x, (ctx,), per_layer,
+                                              layerdrop=0.0 if cache is not None else self.layerdrop,
+                                              output_hidden_states=options.output_hidden_states,
+                                              output_attentions=options.output_attentions)
+        self_attentions = cross_attentions = None
+        if options.output_attentions:  # (a layer skipped by layerdrop gives None for both)
+            self_attentions = tuple(None if w is None else w[0] for w in weights)
+            if encoder_hidden_states is not None:
+                cross_attentions = tuple(None if w is None else w[1] for w in weights)
+        past = None if not use_cache else cache.to_legacy() if legacy else cache
+        out = BaseModelOutputWithPastAndCrossAttentions(x, past, hidden_states, self_attentions, cross_attentions)
+        return finish(out, options.return_dict)
 
     def step_context(self, encoder_hidden_states: Optional[torch.Tensor] = None,
                      encoder_attention_mask: Optional[torch.Tensor] = None,
@@ -383,12 +373,14 @@ class Seq2SeqDecoder(_Stack):
         forward draws the prompts' dropout anew each time)."""
         if self.training or any(mask is not None for mask in head_masks):
             return None
-        prefixes, cross_prefixes = self.prefixes()
-        prefix_length = 0 if prefixes is None else prefixes[0].shape[2]
+        prefixes = cross_prefixes = None
+        if self.self_attn_prompt is not None:
+            prefixes, cross_prefixes = list(self.self_attn_prompt()), list(self.cross_attn_prompt())
         cross_mask = None
         if encoder_hidden_states is not None:
-            dtype = self.embed_tokens.weight.dtype
-            cross_mask = with_prefix(padding_mask(encoder_attention_mask, dtype), prefix_length)
+            cross_mask = padding_mask(encoder_attention_mask, self.embed_tokens.weight.dtype)
+            if prefixes is not None:
+                cross_mask = with_prefix(cross_mask, prefixes[0].shape[2])
         return {"states": encoder_hidden_states, "cross_mask": cross_mask, "prefixes": prefixes,
                 "cross_prefixes": cross_prefixes}
 
@@ -403,13 +395,13 @@ class Seq2SeqDecoder(_Stack):
         gives it. Returns the hidden states (B, 1, C)."""
         x = self.embed(input_ids, None, cache.position)  # (B, 1, C)
         n_layers = len(self.layers)
-        prefix_length = 0 if prefixes is None else prefixes[0].shape[2]
-        ctx = DecoderContext(mask=with_prefix(mask, prefix_length), is_causal=False, states=states,
-                             cross_mask=cross_mask, cache=cache)
-        per_layer = [(None, None, prefix, cross_prefix) for prefix, cross_prefix in
-                     zip(prefixes or [None] * n_layers, cross_prefixes or [None] * n_layers)]
-        x, _, _ = run_stack(self, x, (ctx,), per_layer, layerdrop=0.0, output_hidden_states=False,
-                            output_attentions=False)
+        if prefixes is not None:
+            mask = with_prefix(mask, prefixes[0].shape[2])
+        ctx = DecoderContext(mask=mask, is_causal=False, states=states, cross_mask=cross_mask, cache=cache,
+                             cross_cache=cache)
+        for layer, prefix, cross_prefix in zip(self.layers, prefixes or [None] * n_layers,
+                                               cross_prefixes or [None] * n_layers):
+            x = layer(x, ctx, prefix=prefix, cross_prefix=cross_prefix)[0]
         return x
 
 
@@ -445,16 +437,20 @@ class Seq2SeqModel(PreTrainedModel):
                                  "be `None`. Please pass either `input_ids` or `decoder_input_ids` or "
                                  "`decoder_inputs_embeds`.")
             decoder_input_ids = shift_tokens_right(input_ids, config.pad_token_id, config.decoder_start_token_id)
-        output_attentions, output_hidden_states = output_flags(config, output_attentions, output_hidden_states)
+        options = config.output_options(output_attentions, output_hidden_states, return_dict)
         if encoder_outputs is None:
-            encoder_outputs = self.encoder(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                           output_hidden_states, return_dict=True)
+            encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                           inputs_embeds=inputs_embeds, output_attentions=options.output_attentions,
+                                           output_hidden_states=options.output_hidden_states, return_dict=True)
         else:
             encoder_outputs = as_encoder_output(encoder_outputs)
-        dec = self.decoder(decoder_input_ids, decoder_attention_mask, encoder_outputs.last_hidden_state, attention_mask,
-                           decoder_head_mask, cross_attn_head_mask, past_key_values, decoder_inputs_embeds, use_cache,
-                           output_attentions, output_hidden_states, return_dict=True)
+        dec = self.decoder(input_ids=decoder_input_ids, attention_mask=decoder_attention_mask,
+                           encoder_hidden_states=encoder_outputs.last_hidden_state, encoder_attention_mask=attention_mask,
+                           head_mask=decoder_head_mask, cross_attn_head_mask=cross_attn_head_mask,
+                           past_key_values=past_key_values, inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
+                           output_attentions=options.output_attentions,
+                           output_hidden_states=options.output_hidden_states, return_dict=True)
         out = Seq2SeqModelOutput(dec.last_hidden_state, dec.past_key_values, dec.hidden_states, dec.attentions,
                                  dec.cross_attentions, encoder_outputs.last_hidden_state,
                                  encoder_outputs.hidden_states, encoder_outputs.attentions)
-        return finish(out, return_dict_of(config, return_dict))
+        return finish(out, options.return_dict)

@@ -7,12 +7,13 @@ Notation: B batch, T length, C width.
 
 from __future__ import annotations
 
+import operator
 from typing import Optional
 
 import torch
 import torch.nn as nn
 
-from ..outputs import SEQ2SEQ_TAIL, Seq2SeqModelOutput
+from ..outputs import SEQ2SEQ_TAIL
 
 
 def shift_tokens_right(input_ids: torch.Tensor, pad_token_id: Optional[int], decoder_start_token_id: int) -> torch.Tensor:
@@ -25,10 +26,10 @@ def shift_tokens_right(input_ids: torch.Tensor, pad_token_id: Optional[int], dec
     return shifted.masked_fill_(shifted == -100, pad_token_id)
 
 
-def seq2seq_tail(out: Seq2SeqModelOutput) -> tuple:
-    """What every seq2seq head output repeats after its own fields: past_key_values, the decoder's hidden
-    states and attentions, cross_attentions, the encoder's last state, hidden states and attentions."""
-    return tuple(getattr(out, name) for name in SEQ2SEQ_TAIL)
+# What every seq2seq head output repeats after its own fields, read off the bare model's output:
+# past_key_values, the decoder's hidden states and attentions, cross_attentions, the encoder's last state,
+# hidden states and attentions. `seq2seq_tail(out)` -> that tuple (operator.attrgetter: no Python frame).
+seq2seq_tail = operator.attrgetter(*SEQ2SEQ_TAIL)
 
 
 class ClassificationHead(nn.Module):

@@ -57,9 +57,7 @@ class CodeGenModel(CodeGenPreTrainedModel, ParallelDecoder):
     """
 
     attention_class = CodeGenAttention
-
-    def mask_options(self, dtype: torch.dtype, output_attentions: bool) -> dict:
-        return {"stack": True}  # padding adds dtype-min on top of the causal mask
+    mask_options = {"stack": True}  # padding adds dtype-min on top of the causal mask
 
 
 class CodeGenForCausalLM(GenerationMixin, CodeGenPreTrainedModel, ParallelDecoderForCausalLM):

@@ -15,7 +15,7 @@ import torch.nn as nn
 from ...generation.utils import GenerationMixin
 from ...outputs import QuestionAnsweringModelOutput, SequenceClassifierOutputWithPast, finish
 from ...pt.attention import split_heads
-from ...pt.decoder import ParallelAttention, ParallelDecoder, ParallelDecoderForCausalLM, return_dict_of
+from ...pt.decoder import ParallelAttention, ParallelDecoder, ParallelDecoderForCausalLM
 from ...pt.heads import classification_loss, last_token_pool, span_qa_loss
 from ...pt.modeling import PreTrainedModel
 from .configuration import GPTJConfig
@@ -24,14 +24,16 @@ from .configuration import GPTJConfig
 
 class GPTJAttention(ParallelAttention):
     """Separate q_proj, k_proj, v_proj (C -> C, no bias) and out_proj. The reference masks future
-    keys before dividing the scores by sqrt(D); `GPTJModel.mask_options` reproduces that."""
+    keys before dividing the scores by sqrt(D); `GPTJModel`'s `mask_options` reproduce that."""
 
     def __init__(self, config: GPTJConfig, layer_idx: int):
         super().__init__(config, layer_idx)
         self.k_proj, self.v_proj, self.q_proj = (nn.Linear(config.n_embd, config.n_embd, bias=False) for _ in range(3))
 
     def project(self, x: torch.Tensor):
-        return tuple(split_heads(proj(x), self.n_head) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        q = split_heads(self.q_proj(x), self.n_head)  # (B, H, T, D)
+        k = split_heads(self.k_proj(x), self.n_head)
+        return q, k, split_heads(self.v_proj(x), self.n_head)
 
 
 class GPTJPreTrainedModel(PreTrainedModel):
@@ -54,11 +56,10 @@ class GPTJModel(GPTJPreTrainedModel, ParallelDecoder):
 
     attention_class = GPTJAttention
 
-    def mask_options(self, dtype: torch.dtype, output_attentions: bool) -> dict:
+    def __init__(self, config: GPTJConfig):
+        super().__init__(config)
         # future keys hold dtype-min / sqrt(D) (masked, then scaled); padding adds dtype-min on top
-        scale = torch.tensor(self.config.n_embd // self.config.n_head, dtype=torch.float32).sqrt()
-        future = (torch.tensor(torch.finfo(dtype).min, dtype=torch.float32) / scale).item()
-        return {"future": future, "stack": True}
+        self.mask_options = {"mask_then_scale_dim": config.n_embd // config.n_head, "stack": True}
 
 
 class GPTJForCausalLM(GenerationMixin, GPTJPreTrainedModel, ParallelDecoderForCausalLM):
@@ -87,13 +88,17 @@ class GPTJForSequenceClassification(GPTJPreTrainedModel):
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None,
                 position_ids=None, head_mask=None, inputs_embeds=None, labels=None, use_cache=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self.transformer.decode(input_ids, past_key_values, attention_mask, position_ids, inputs_embeds,
-                                      use_cache, output_attentions, output_hidden_states, head_mask, token_type_ids)
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.transformer.decode(
+            input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+            position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
+            output_attentions=options.output_attentions, output_hidden_states=options.output_hidden_states,
+            head_mask=head_mask, token_type_ids=token_type_ids)
         pooled = last_token_pool(out.last_hidden_state, input_ids, self.config.pad_token_id)  # (B, C)
         logits = self.score(pooled)  # (B, num_labels)
         loss = None if labels is None else classification_loss(logits, labels, self.config)
         output = SequenceClassifierOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
-        return finish(output, return_dict_of(self.config, return_dict))
+        return finish(output, options.return_dict)
 
 
 class GPTJForQuestionAnswering(GPTJPreTrainedModel):
@@ -112,10 +117,13 @@ class GPTJForQuestionAnswering(GPTJPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
                 output_hidden_states=None, return_dict=None):
-        out = self.transformer.decode(input_ids, None, attention_mask, position_ids, inputs_embeds, False,
-                                      output_attentions, output_hidden_states, head_mask, token_type_ids)
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.transformer.decode(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds,
+            use_cache=False, output_attentions=options.output_attentions,
+            output_hidden_states=options.output_hidden_states, head_mask=head_mask, token_type_ids=token_type_ids)
         logits = self.qa_outputs(out.last_hidden_state)  # (B, T, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = span_qa_loss(start_logits, end_logits, start_positions, end_positions)
         output = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
-        return finish(output, return_dict_of(self.config, return_dict))
+        return finish(output, options.return_dict)

@@ -11,7 +11,8 @@ L tokens per image (1 + patches, or the perceiver's latents), E the vision width
               -> norm -> [lm_head]
 
 The stack (cache, masks, rotary tables) is `pt.decoder.DecoderModel` with Llama's module names (`LlamaStack`); its
-decoder layers are Llama's, and `run_blocks` slots the gated cross-attention layers (layers.py) between them.
+decoder layers are Llama's, and its blocks (`image_text_blocks`) slot the gated cross-attention layers
+(layers.py) between them.
 Module attributes are the reference's checkpoint keys (model.layers.0.self_attn.q_proj,
 model.gated_cross_attn_layers.0.alpha_dense, ...).
 """
@@ -30,12 +31,11 @@ from ...generation.utils import GenerationMixin
 from ...outputs import ModelOutput, finish
 from ...pt import inputs
 from ...pt.cache import StaticCache
-from ...pt.decoder import DecoderStep, return_dict_of
+from ...pt.decoder import DecoderStep
 from ...pt.heads import causal_lm_loss, cross_entropy_loss
-from ...pt.layers import run_layers
 from ...pt.modeling import PreTrainedModel
 from ...pt.rotary import Rotary
-from ..llama.modeling_torch import LlamaHead, LlamaRMSNorm, LlamaStack
+from ..llama.modeling_torch import CausalLMAccessors, LlamaRMSNorm, LlamaStack
 from .configuration import IdeficsConfig
 from .images import IMAGE_INPUTS, check_image_embeddings, check_pixel_values, image_context, image_rows
 from .layers import (IdeficsDecoderLayer, IdeficsDecoupledEmbedding, IdeficsDecoupledLinear,
@@ -137,8 +137,8 @@ class IdeficsModel(IdeficsPreTrainedModel, LlamaStack):
         if config.use_resampler:
             p = config.perceiver_config
             self.perceiver_resampler = IdeficsPerceiverResampler(
-                config, config.vision_config.embed_dim, p.resampler_depth, p.resampler_n_heads, p.resampler_head_dim,
-                p.resampler_n_latents)
+                config, embed_dim=config.vision_config.embed_dim, depth=p.resampler_depth, n_heads=p.resampler_n_heads,
+                head_dim=p.resampler_head_dim, n_latents=p.resampler_n_latents)
         text = text_config(config)
         self.layers = nn.ModuleList(IdeficsDecoderLayer(text, i, config.dropout) for i in range(config.num_hidden_layers))
         self.cross_layer_interval = interval = config.cross_layer_interval
@@ -169,17 +169,16 @@ class IdeficsModel(IdeficsPreTrainedModel, LlamaStack):
     def freeze_vision_layers(self, module_exceptions=()) -> None:
         freeze_model(self.vision_model, module_exceptions=module_exceptions)
 
-    # --- DecoderModel (blocks, final_norm, embed, input embeddings: LlamaStack's) ---------------------
-    def mask_options(self, dtype: torch.dtype, output_attentions: bool) -> dict:
-        # 4.37 always runs IDEFICS's attention with SDPA, whose mask lets left padding attend to every key
-        return {"unmask_unattended": True}
+    # --- DecoderModel (final norm, embed, input embeddings: LlamaStack's) ------------------------------
+    blocks_name = "image_text_blocks"
+    unmask_unattended = "always"  # 4.37 always builds IDEFICS's mask for SDPA: left padding attends to every key
 
-    def run_blocks(self, x, step: DecoderStep, head_mask, output_hidden_states: bool, output_attentions: bool):
-        """Gated cross-attention layer i // interval, then decoder layer i, as one block (one checkpointed
-        unit); each block's attention weights are None, as the reference's SDPA attention gives."""
-        blocks = [functools.partial(self._cross_then_decode, i) for i in range(len(self.layers))]
-        return run_layers(blocks, x, step, output_hidden_states=output_hidden_states,
-                          output_attentions=output_attentions, gradient_checkpointing=self.gradient_checkpointing)
+    @property
+    def image_text_blocks(self) -> List[functools.partial]:
+        """The blocks `decode` runs: gated cross-attention layer i // interval, then decoder layer i, as one
+        block (one checkpointed unit); each block's attention weights are None, as the reference's SDPA
+        attention gives."""
+        return [functools.partial(self._cross_then_decode, i) for i in range(len(self.layers))]
 
     def _cross_then_decode(self, i: int, x, step: DecoderStep, head_mask=None, output_attentions=False):
         if i % self.cross_layer_interval == 0:
@@ -229,16 +228,21 @@ class IdeficsModel(IdeficsPreTrainedModel, LlamaStack):
         One of pixel_values / image_encoder_embeddings / perceiver_embeddings (see `image_states`);
         image_attention_mask (B, T, N): 1 where a token may attend to an image (None: every image);
         interpolate_pos_encoding: let images of another size than vision_config.image_size through."""
-        out = self.outputs(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, pixel_values,
-                           image_encoder_embeddings, perceiver_embeddings, image_attention_mask, use_cache,
-                           output_attentions, output_hidden_states, interpolate_pos_encoding)
-        return finish(out, return_dict_of(self.config, return_dict))
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.outputs(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                           past_key_values=past_key_values, inputs_embeds=inputs_embeds, pixel_values=pixel_values,
+                           image_encoder_embeddings=image_encoder_embeddings, perceiver_embeddings=perceiver_embeddings,
+                           image_attention_mask=image_attention_mask, use_cache=use_cache,
+                           output_attentions=options.output_attentions,
+                           output_hidden_states=options.output_hidden_states,
+                           interpolate_pos_encoding=interpolate_pos_encoding)
+        return finish(out, options.return_dict)
 
-    def outputs(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, pixel_values=None, image_encoder_embeddings=None, perceiver_embeddings=None,
-                image_attention_mask=None, use_cache=None, output_attentions=None, output_hidden_states=None,
-                interpolate_pos_encoding=False) -> IdeficsBaseModelOutputWithPast:
-        """`forward`, always returning the output object."""
+    def outputs(self, *, input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, pixel_values,
+                image_encoder_embeddings, perceiver_embeddings, image_attention_mask, use_cache,
+                output_attentions: bool, output_hidden_states: bool,
+                interpolate_pos_encoding: bool) -> IdeficsBaseModelOutputWithPast:
+        """`forward`, always returning the output object (output options resolved by the caller)."""
         if input_ids is not None and inputs_embeds is not None:
             raise ValueError("You cannot specify both decoder_input_ids and decoder_inputs_embeds at the same time")
         if input_ids is None and inputs_embeds is None:
@@ -247,20 +251,21 @@ class IdeficsModel(IdeficsPreTrainedModel, LlamaStack):
             inputs.check_ids(input_ids, self.config.vocab_size + self.config.additional_vocab_size)
             inputs_embeds = self.embed_tokens(input_ids)
         batch, length = inputs_embeds.shape[:2]
-        images = self.image_states(pixel_values, image_encoder_embeddings, perceiver_embeddings,
-                                   interpolate_pos_encoding)
+        images = self.image_states(pixel_values=pixel_values, image_encoder_embeddings=image_encoder_embeddings,
+                                   perceiver_embeddings=perceiver_embeddings,
+                                   interpolate_pos_encoding=interpolate_pos_encoding)
         if images.shape[0] != batch:
             raise ValueError(f"the images are given for {images.shape[0]} rows, the text has {batch} (batch_size)")
-        context = image_context(images, image_attention_mask, batch, length, inputs_embeds.dtype)
+        context = image_context(images, image_attention_mask, batch=batch, length=length, dtype=inputs_embeds.dtype)
         if (position_ids is None and isinstance(attention_mask, torch.Tensor) and attention_mask.dim() == 2
                 and attention_mask.shape[1] >= length):
             position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 1)[:, -length:]
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         if output_attentions:
             logger.warning("attn_weights are not extracted in scaled_dot_product_attention. The model returns None "
                            "instead")
-        out = self.decode(None, past_key_values, attention_mask, position_ids, inputs_embeds, use_cache,
-                          output_attentions, output_hidden_states, context={"images": context})
+        out = self.decode(past_key_values=past_key_values, attention_mask=attention_mask, position_ids=position_ids,
+                          inputs_embeds=inputs_embeds, use_cache=use_cache, output_attentions=output_attentions,
+                          output_hidden_states=output_hidden_states, context={"images": context})
         return IdeficsBaseModelOutputWithPast(out.last_hidden_state, out.past_key_values, out.hidden_states,
                                               out.attentions, images)
 
@@ -286,7 +291,7 @@ class IdeficsGenerationCache(StaticCache):
         self.cross = {}
 
 
-class IdeficsForVisionText2Text(LlamaHead, GenerationMixin, IdeficsPreTrainedModel):
+class IdeficsForVisionText2Text(CausalLMAccessors, GenerationMixin, IdeficsPreTrainedModel):
     """IDEFICS with its LM head (lm_head: vocab_size outputs, then additional_vocab_size more from
     lm_head.additional_fc). The loss is next-token cross-entropy over positions whose next token is not
     padding (attention_mask), -100 labels ignored. generate() encodes the images once per call.
@@ -324,14 +329,18 @@ class IdeficsForVisionText2Text(LlamaHead, GenerationMixin, IdeficsPreTrainedMod
                 image_attention_mask=None, labels=None, use_cache=None, output_attentions=None,
                 output_hidden_states=None, interpolate_pos_encoding=False, return_dict=None):
         """As `IdeficsModel.forward`, plus labels (B, T) (shifted inside; -100 ignored)."""
-        out = self.model.outputs(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, pixel_values,
-                                 image_encoder_embeddings, perceiver_embeddings, image_attention_mask, use_cache,
-                                 output_attentions, output_hidden_states, interpolate_pos_encoding)
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.model.outputs(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+            past_key_values=past_key_values, inputs_embeds=inputs_embeds, pixel_values=pixel_values,
+            image_encoder_embeddings=image_encoder_embeddings, perceiver_embeddings=perceiver_embeddings,
+            image_attention_mask=image_attention_mask, use_cache=use_cache, output_attentions=options.output_attentions,
+            output_hidden_states=options.output_hidden_states, interpolate_pos_encoding=interpolate_pos_encoding)
         logits = self.lm_head(out.last_hidden_state)  # (B, T, V + additional)
         loss = None if labels is None else _lm_loss(logits, labels, attention_mask)
         output = IdeficsCausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions,
                                                out.image_hidden_states)
-        return finish(output, return_dict_of(self.config, return_dict))
+        return finish(output, options.return_dict)
 
     # --- generate() ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -351,8 +360,9 @@ class IdeficsForVisionText2Text(LlamaHead, GenerationMixin, IdeficsPreTrainedMod
                                       use_cache=None, image_attention_mask=None, **kwargs):
         """The decoder-only step inputs, with the image_attention_mask rows of the tokens fed this step
         (tokens past the prompt repeat its last row, as the reference)."""
-        step = super().prepare_inputs_for_generation(input_ids, past_key_values, attention_mask, position_ids,
-                                                     use_cache, **kwargs)
+        step = super().prepare_inputs_for_generation(input_ids, past_key_values=past_key_values,
+                                                     attention_mask=attention_mask, position_ids=position_ids,
+                                                     use_cache=use_cache, **kwargs)
         end = input_ids.shape[1]
         step["image_attention_mask"] = image_rows(image_attention_mask, end - step["input_ids"].shape[1], end)
         return step
@@ -369,7 +379,8 @@ class IdeficsForVisionText2Text(LlamaHead, GenerationMixin, IdeficsPreTrainedMod
         image_mask = model_kwargs.get("image_attention_mask")
         prompt = None if image_mask is None else image_mask.shape[1]
         rows = None if image_mask is None else image_rows(image_mask, prompt, prompt + 1)  # (B, 1, N)
-        return {"images": image_context(images, rows, images.shape[0], 1, self.model.embed_tokens.weight.dtype)}
+        return {"images": image_context(images, rows, batch=images.shape[0], length=1,
+                                        dtype=self.model.embed_tokens.weight.dtype)}
 
     def static_step_logits(self, *, input_ids, token_type_ids, cache, mask, tables, images) -> torch.Tensor:
         """The decoder's one-token step with the call's images, then the LM head as `forward` applies it."""
@@ -380,8 +391,9 @@ class IdeficsForVisionText2Text(LlamaHead, GenerationMixin, IdeficsPreTrainedMod
     def _init_generation_cache(self, batch_size: int, max_length: int) -> IdeficsGenerationCache:
         config = self.config
         heads = config.num_attention_heads
-        return IdeficsGenerationCache(config.num_hidden_layers, batch_size, heads, config.hidden_size // heads,
-                                      max_length, dtype=self.dtype, device=self.device)
+        return IdeficsGenerationCache(config.num_hidden_layers, batch=batch_size, n_kv_heads=heads,
+                                      head_dim=config.hidden_size // heads, max_length=max_length, dtype=self.dtype,
+                                      device=self.device)
 
 
 def _lm_loss(logits: torch.Tensor, labels: torch.Tensor, attention_mask: Optional[torch.Tensor]) -> torch.Tensor:

@@ -23,7 +23,7 @@ class IdeficsPerceiverAttention(nn.Module):
     """Latents (B, R, C) attend to [context; latents] (B, S + R, C): normed inputs, q/k/v without biases,
     optional LayerNorm on q and k per head, output_proj."""
 
-    def __init__(self, embed_dim: int, n_heads: int, head_dim: int, qk_layer_norms: bool, impl: str = "sdpa"):
+    def __init__(self, embed_dim: int, n_heads: int, *, head_dim: int, qk_layer_norms: bool, impl: str = "sdpa"):
         super().__init__()
         self.embed_dim, self.n_heads, self.head_dim = embed_dim, n_heads, head_dim
         self.qk_layer_norms = qk_layer_norms
@@ -69,7 +69,7 @@ class IdeficsPerceiverResampler(nn.Module):
     """context (B, S, C) -> (B, n_latents, C). Arguments as the reference's: the IdeficsConfig, the width,
     depth (blocks), n_heads, head_dim, n_latents."""
 
-    def __init__(self, config, embed_dim: int, depth: int, n_heads: int, head_dim: int, n_latents: int):
+    def __init__(self, config, *, embed_dim: int, depth: int, n_heads: int, head_dim: int, n_latents: int):
         super().__init__()
         self.embed_dim, self.n_heads, self.head_dim, self.n_latents = embed_dim, n_heads, head_dim, n_latents
         self.qk_layer_norms = config.perceiver_config.qk_layer_norms_perceiver
@@ -77,7 +77,8 @@ class IdeficsPerceiverResampler(nn.Module):
         self.intermediate_dim = config.vision_config.embed_dim * 4
         impl = config._attn_implementation
         self.blocks = nn.ModuleList(
-            nn.ModuleList([IdeficsPerceiverAttention(embed_dim, n_heads, head_dim, self.qk_layer_norms, impl),
+            nn.ModuleList([IdeficsPerceiverAttention(embed_dim, n_heads, head_dim=head_dim,
+                                                     qk_layer_norms=self.qk_layer_norms, impl=impl),
                            IdeficsMLP(self.intermediate_dim, config)])
             for _ in range(depth))
         self.layer_norm = nn.LayerNorm(embed_dim)

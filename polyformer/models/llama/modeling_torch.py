@@ -6,7 +6,7 @@ Notation: B batch, T new tokens, S = past + T keys, C width, H heads, K key/valu
 L layers, F intermediate size, V vocabulary.
 The stack (cache, masks, rotary tables, outputs) is `pt.decoder.DecoderModel`; `LlamaDecoderLayer` is a
 plain `(x, step, head_mask, output_attentions) -> (x, weights)` block that other decoders (IDEFICS)
-reuse. Module attributes are the reference's checkpoint keys (model.layers.0.self_attn.q_proj, ...).
+reuse; its attention rotates q and k, updates the cache and attends itself. Module attributes are the reference's checkpoint keys (model.layers.0.self_attn.q_proj, ...).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import torch
 import torch.nn as nn
 
 from ...generation.utils import GenerationMixin
-from ...outputs import finish
-from ...pt.attention import split_heads
-from ...pt.decoder import DecoderModel, DecoderStep, lm_output, return_dict_of
+from ...outputs import CausalLMOutputWithPast, finish
+from ...pt.attention import attend, merge_heads, split_heads
+from ...pt.decoder import DecoderModel, DecoderStep
+from ...pt.heads import causal_lm_loss
 from ...pt.layers import activation
 from ...pt.modeling import PreTrainedModel
 from ...pt.rotary import Rotary
@@ -81,10 +82,13 @@ class LlamaAttention(nn.Module):
         q = split_heads(self.q_proj(x), self.num_heads)  # (B, H, T, D)
         k = split_heads(self.k_proj(x), self.num_key_value_heads)  # (B, K, T, D)
         v = split_heads(self.v_proj(x), self.num_key_value_heads)
-        out, weights = step.self_attention(
-            self.layer_idx, q, k, v, scale=self.scale, impl=self.impl, head_mask=head_mask,
-            dropout=self.attention_dropout if self.training else 0.0, need_weights=output_attentions)
-        return self.o_proj(out), weights  # (B, T, C), (B, H, T, S) | None
+        q, k = step.rotary.rotate(q, step.tables), step.rotary.rotate(k, step.tables)
+        if step.cache is not None:
+            k, v = step.cache.update(self.layer_idx, k, v)  # (B, K, S, D)
+        dropout = self.attention_dropout if self.training else 0.0
+        out, weights = attend(q, k, v, step.mask, scale=self.scale, dropout=dropout, head_mask=head_mask,
+                              need_weights=output_attentions, impl=self.impl, is_causal=step.is_causal)
+        return self.o_proj(merge_heads(out)), weights  # (B, T, C), (B, H, T, S) | None
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -119,16 +123,10 @@ class LlamaPreTrainedModel(PreTrainedModel):
 
 
 class LlamaStack(DecoderModel):
-    """`DecoderModel`'s hooks for Llama's module names (embed_tokens -> layers -> norm), shared by every
-    decoder built that way (Llama, IDEFICS)."""
+    """`DecoderModel` over Llama's module names (embed_tokens -> layers -> norm), shared by every decoder
+    built that way (Llama, IDEFICS)."""
 
-    @property
-    def blocks(self) -> nn.ModuleList:
-        return self.layers
-
-    @property
-    def final_norm(self) -> nn.Module:
-        return self.norm
+    blocks_name, norm_name = "layers", "norm"
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embed_tokens
@@ -162,11 +160,9 @@ class LlamaModel(LlamaPreTrainedModel, LlamaStack):
         self.norm = LlamaRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.rotary = Rotary(config.hidden_size // config.num_attention_heads, base=config.rope_theta, layout="half",
                              scaling=config.rope_scaling, max_positions=config.max_position_embeddings)
-        self.post_init()
-
-    def mask_options(self, dtype: torch.dtype, output_attentions: bool) -> dict:
         # 4.37's SDPA path lets query rows that see only padding attend to every key
-        return {"unmask_unattended": self.config._attn_implementation != "eager" and not output_attentions}
+        self.unmask_unattended = "never" if config._attn_implementation == "eager" else "sdpa"
+        self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
                 inputs_embeds=None, use_cache=None, output_attentions=None, output_hidden_states=None,
@@ -174,13 +170,17 @@ class LlamaModel(LlamaPreTrainedModel, LlamaStack):
         """input_ids (B, T) or inputs_embeds (B, T, C): the new tokens; attention_mask (B, past + T), 1 keep /
         0 padding; position_ids (B|1, T), default past .. past + T - 1; past_key_values: None, the legacy
         tuple (answered with a legacy tuple) or a Cache (updated in place and returned)."""
-        out = self.decode(input_ids, past_key_values, attention_mask, position_ids, inputs_embeds, use_cache,
-                          output_attentions, output_hidden_states)
-        return finish(out, return_dict_of(self.config, return_dict))
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.decode(input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+                          position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                          output_attentions=options.output_attentions,
+                          output_hidden_states=options.output_hidden_states)
+        return finish(out, options.return_dict)
 
 
-class LlamaHead:
-    """The accessors of a head over Llama's names (`model`, `lm_head`), shared with IDEFICS's."""
+class CausalLMAccessors:
+    """The embedding and decoder accessors of a causal-LM head over Llama's attribute names (`model`,
+    `lm_head`), shared with IDEFICS's head."""
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
@@ -195,7 +195,7 @@ class LlamaHead:
         self.model = decoder
 
 
-class LlamaForCausalLM(LlamaHead, GenerationMixin, LlamaPreTrainedModel):
+class LlamaForCausalLM(CausalLMAccessors, GenerationMixin, LlamaPreTrainedModel):
     """Llama with its LM head (lm_head, no bias). labels (B, T) are shifted inside; -100 is ignored;
     logits in float32.
 
@@ -218,6 +218,12 @@ class LlamaForCausalLM(LlamaHead, GenerationMixin, LlamaPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
                 inputs_embeds=None, labels=None, use_cache=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
-        out = self.model.decode(input_ids, past_key_values, attention_mask, position_ids, inputs_embeds, use_cache,
-                                output_attentions, output_hidden_states)
-        return finish(lm_output(out, self.lm_head, labels), return_dict_of(self.config, return_dict))
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.model.decode(input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+                                position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                                output_attentions=options.output_attentions,
+                                output_hidden_states=options.output_hidden_states)
+        logits = self.lm_head(out.last_hidden_state).float()  # (B, T, V)
+        loss = None if labels is None else causal_lm_loss(logits, labels)
+        output = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
+        return finish(output, options.return_dict)

@@ -22,7 +22,6 @@ from ...generation.utils import GenerationMixin
 from ...outputs import (CausalLMOutputWithCrossAttentions, Seq2SeqLMOutput, Seq2SeqQuestionAnsweringModelOutput,
                         Seq2SeqSequenceClassifierOutput, finish)
 from ...pt.cache import StaticCache
-from ...pt.decoder import return_dict_of
 from ...pt.heads import classification_loss, cross_entropy_loss, span_qa_loss
 from ...pt.modeling import PreTrainedModel
 from ...pt.seq2seq import Seq2SeqDecoder, Seq2SeqEncoder, Seq2SeqModel, as_encoder_output
@@ -106,9 +105,6 @@ class MvpEncoder(MvpPreTrainedModel, Seq2SeqEncoder):
         if embed_tokens is None:  # built alone (a model initialises its stacks once, in its own post_init)
             self.post_init()
 
-    def prefixes(self) -> Optional[List[torch.Tensor]]:
-        return list(self.self_attn_prompt()) if self.use_prompt else None
-
 
 class MvpDecoder(MvpPreTrainedModel, Seq2SeqDecoder):
     """MVP's decoder; with `use_prompt`, `self_attn_prompt` and `cross_attn_prompt` give each layer's self- and
@@ -123,11 +119,6 @@ class MvpDecoder(MvpPreTrainedModel, Seq2SeqDecoder):
             self.cross_attn_prompt = MvpPrompt(config, config.decoder_layers, config.decoder_attention_heads)
         if embed_tokens is None:
             self.post_init()
-
-    def prefixes(self):
-        if not self.use_prompt:
-            return None, None
-        return list(self.self_attn_prompt()), list(self.cross_attn_prompt())
 
 
 class MvpModel(MvpPreTrainedModel, Seq2SeqModel):
@@ -180,11 +171,6 @@ class _MvpHead(MvpPreTrainedModel):
         self.model.set_lightweight_tuning()
         getattr(self, self.head).requires_grad_(False)
 
-    def run_model(self, return_dict: Optional[bool], **model_inputs):
-        """The bare model on the head's model inputs (keyword arguments of `MvpModel.forward`); returns (its
-        output object, whether the head returns a dict)."""
-        return self.model(**model_inputs, return_dict=True), return_dict_of(self.config, return_dict)
-
 
 class MvpForConditionalGeneration(GenerationMixin, _MvpHead):
     """MVP with its LM head: logits = lm_head(decoder states) + final_logits_bias, lm_head tied to `shared`.
@@ -236,15 +222,17 @@ class MvpForConditionalGeneration(GenerationMixin, _MvpHead):
             use_cache = False
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
-        out, return_dict = self.run_model(
-            return_dict, input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask, head_mask=head_mask, decoder_head_mask=decoder_head_mask,
             cross_attn_head_mask=cross_attn_head_mask, encoder_outputs=encoder_outputs,
             past_key_values=past_key_values, inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds,
-            use_cache=use_cache, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+            use_cache=use_cache, output_attentions=options.output_attentions,
+            output_hidden_states=options.output_hidden_states, return_dict=True)
         logits = self.lm_head(out.last_hidden_state) + self.final_logits_bias  # (B, T, V)
         loss = None if labels is None else cross_entropy_loss(logits, labels)
-        return finish(Seq2SeqLMOutput(loss, logits, *seq2seq_tail(out)), return_dict)
+        return finish(Seq2SeqLMOutput(loss, logits, *seq2seq_tail(out)), options.return_dict)
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
@@ -287,15 +275,17 @@ class MvpForSequenceClassification(_MvpHead):
             use_cache = False
         if input_ids is None and inputs_embeds is not None:
             raise NotImplementedError(f"Passing input embeddings is currently not supported for {type(self).__name__}")
-        out, return_dict = self.run_model(
-            return_dict, input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask, head_mask=head_mask, decoder_head_mask=decoder_head_mask,
             cross_attn_head_mask=cross_attn_head_mask, encoder_outputs=encoder_outputs,
             inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+            output_attentions=options.output_attentions, output_hidden_states=options.output_hidden_states,
+            return_dict=True)
         logits = self.classification_head(eos_pool(out.last_hidden_state, input_ids, self.config.eos_token_id))
         loss = None if labels is None else classification_loss(logits, labels, self.config)
-        return finish(Seq2SeqSequenceClassifierOutput(loss, logits, *seq2seq_tail(out)), return_dict)
+        return finish(Seq2SeqSequenceClassifierOutput(loss, logits, *seq2seq_tail(out)), options.return_dict)
 
 
 class MvpForQuestionAnswering(_MvpHead):
@@ -318,17 +308,19 @@ class MvpForQuestionAnswering(_MvpHead):
                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         if start_positions is not None and end_positions is not None:
             use_cache = False
-        out, return_dict = self.run_model(
-            return_dict, input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask, head_mask=head_mask, decoder_head_mask=decoder_head_mask,
             cross_attn_head_mask=cross_attn_head_mask, encoder_outputs=encoder_outputs,
             inputs_embeds=inputs_embeds, decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+            output_attentions=options.output_attentions, output_hidden_states=options.output_hidden_states,
+            return_dict=True)
         logits = self.qa_outputs(out.last_hidden_state)  # (B, T, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = span_qa_loss(start_logits, end_logits, start_positions, end_positions)
         output = Seq2SeqQuestionAnsweringModelOutput(loss, start_logits, end_logits, *seq2seq_tail(out))
-        return finish(output, return_dict)
+        return finish(output, options.return_dict)
 
 
 class MvpDecoderWrapper(MvpPreTrainedModel):
@@ -382,14 +374,18 @@ class MvpForCausalLM(GenerationMixin, MvpPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
                 head_mask=None, cross_attn_head_mask=None, past_key_values=None, inputs_embeds=None, labels=None,
                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self.model.decoder(input_ids, attention_mask, encoder_hidden_states, encoder_attention_mask, head_mask,
-                                 cross_attn_head_mask, past_key_values, inputs_embeds, use_cache, output_attentions,
-                                 output_hidden_states, return_dict=True)
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.model.decoder(
+            input_ids=input_ids, attention_mask=attention_mask, encoder_hidden_states=encoder_hidden_states,
+            encoder_attention_mask=encoder_attention_mask, head_mask=head_mask, cross_attn_head_mask=cross_attn_head_mask,
+            past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+            output_attentions=options.output_attentions, output_hidden_states=options.output_hidden_states,
+            return_dict=True)
         logits = self.lm_head(out.last_hidden_state)  # (B, T, V)
         loss = None if labels is None else cross_entropy_loss(logits, labels)
         output = CausalLMOutputWithCrossAttentions(loss, logits, out.past_key_values, out.hidden_states,
                                                    out.attentions, out.cross_attentions)
-        return finish(output, return_dict_of(self.config, return_dict))
+        return finish(output, options.return_dict)
 
     def prepare_inputs_for_generation(self, input_ids, past_key_values=None, attention_mask=None, use_cache=None,
                                       **kwargs):
@@ -425,5 +421,5 @@ def _static_cache(model: PreTrainedModel, batch_size: int, max_length: int) -> S
     """Preallocated decoder self-attention keys and values (decoder_layers, B, H, max_length, D)."""
     config = model.config
     heads = config.decoder_attention_heads
-    return StaticCache(config.decoder_layers, batch_size, heads, config.d_model // heads, max_length,
-                       dtype=model.dtype, device=model.device)
+    return StaticCache(config.decoder_layers, batch=batch_size, n_kv_heads=heads, head_dim=config.d_model // heads,
+                       max_length=max_length, dtype=model.dtype, device=model.device)

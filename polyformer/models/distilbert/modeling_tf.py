@@ -16,6 +16,7 @@ from ...tf.heads import classification_loss, span_qa_loss, token_loss
 from ...tf.layers import Embedding, Layer, LayerNorm, Linear, activation, dropout, grow_rows, replace_weight, run_layers
 from ...tf.modeling import TFPreTrainedModel
 from ...outputs import finish
+from ...value_rules import one_of
 from ...tf.outputs import (TFBaseModelOutput, TFMaskedLMOutput, TFMultipleChoiceModelOutput,
                            TFQuestionAnsweringModelOutput, TFSequenceClassifierOutput, TFTokenClassifierOutput)
 from .configuration import DistilBertConfig
@@ -129,10 +130,7 @@ class TFDistilBertMainLayer(Layer):
 
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=False,
              output_hidden_states=False, training=False) -> TFBaseModelOutput:
-        if input_ids is not None and inputs_embeds is not None:
-            raise ValueError("You cannot specify both input_ids and inputs_embeds at the same time")
-        if input_ids is None and inputs_embeds is None:
-            raise ValueError("You have to specify either input_ids or inputs_embeds")
+        one_of(input_ids, inputs_embeds)
         if head_mask is not None:
             raise NotImplementedError("head_mask is not supported by the TensorFlow DistilBERT classes (nor by 4.37's)")
         x = self.embeddings(input_ids, inputs_embeds, training=training)  # (B, T, C)
@@ -159,12 +157,13 @@ class TFDistilBertPreTrainedModel(TFPreTrainedModel):
     def get_input_embeddings(self):
         return self.distilbert.embeddings.word_embeddings
 
-    def encode(self, input_ids, attention_mask, head_mask, inputs_embeds, output_attentions, output_hidden_states,
-               return_dict, training):
+    def encode(self, *, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
+               output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
         """Resolve the output flags and run the encoder: (encoder output, return_dict)."""
-        output_attentions, output_hidden_states, return_dict = self.output_flags(
+        output_attentions, output_hidden_states, return_dict = self.config.output_options(
             output_attentions, output_hidden_states, return_dict)
-        out = self.distilbert(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions=output_attentions,
+        out = self.distilbert(input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                              inputs_embeds=inputs_embeds, output_attentions=output_attentions,
                               output_hidden_states=output_hidden_states, training=training)
         return out, return_dict
 
@@ -183,8 +182,10 @@ class TFDistilBertModel(TFDistilBertPreTrainedModel):
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, training=False):
         """input_ids (B, T) or inputs_embeds (B, T, C); attention_mask (B, T), 1 keep / 0 padding."""
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         return finish(out, return_dict)
 
 
@@ -220,8 +221,10 @@ class TFDistilBertForMaskedLM(TFDistilBertPreTrainedModel):
 
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, labels=None, training=False):
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         logits = self.vocab_projector(self.vocab_layer_norm(self.act(self.vocab_transform(out.last_hidden_state))))
         loss = None if labels is None else token_loss(labels, logits)
         return finish(TFMaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -249,8 +252,10 @@ class TFDistilBertForSequenceClassification(_ClassifierOnFirstToken):
 
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, labels=None, training=False):
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         logits = self.classify(out, training)  # (B, num_labels)
         loss = None if labels is None else classification_loss(labels, logits)
         return finish(TFSequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -266,8 +271,10 @@ class TFDistilBertForMultipleChoice(_ClassifierOnFirstToken):
         first = input_ids if input_ids is not None else inputs_embeds
         num_choices = tf.shape(first)[1] if first is not None else None
         input_ids, attention_mask, inputs_embeds = (_flatten_choices(t) for t in (input_ids, attention_mask, inputs_embeds))
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         logits = tf.reshape(self.classify(out, training), (-1, num_choices))  # (B, N)
         loss = None if labels is None else classification_loss(labels, logits)
         return finish(TFMultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -288,8 +295,10 @@ class TFDistilBertForTokenClassification(TFDistilBertPreTrainedModel):
 
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, labels=None, training=False):
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         logits = self.classifier(dropout(out.last_hidden_state, self.config.dropout, training))
         loss = None if labels is None else token_loss(labels, logits)
         return finish(TFTokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -307,8 +316,10 @@ class TFDistilBertForQuestionAnswering(TFDistilBertPreTrainedModel):
 
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, start_positions=None, end_positions=None, training=False):
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         logits = self.qa_outputs(dropout(out.last_hidden_state, self.config.qa_dropout, training))  # (B, T, 2)
         start_logits, end_logits = logits[..., 0], logits[..., 1]
         loss = span_qa_loss(start_logits, end_logits, start_positions, end_positions)

@@ -16,14 +16,14 @@ Module attributes are the reference's checkpoint keys (canine.initial_char_encod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ...outputs import (
-    CanineModelOutputWithPooling,
+    ModelOutput,
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
@@ -42,6 +42,20 @@ from .configuration import CanineConfig
 UNICODE_SIZE = 0x110000  # code points 0 .. 0x10FFFF
 CODE_POINTS = dict(bound="Unicode code points", range_error=ValueError)  # how an id out of range is reported
 PRIMES = (31, 43, 59, 61, 73, 97, 103, 113, 137, 149, 157, 173, 181, 193, 211, 223)  # one per hash function
+
+
+@dataclass
+class CanineModelOutputWithPooling(ModelOutput):
+    """CANINE's encoder output. `last_hidden_state` (B, T, C) per character; `pooler_output` (B, C) from
+    the deep encoder's first ([CLS]) molecule; `hidden_states`: the input and output of the initial
+    character encoder (B, T, C), then of each deep layer (B, M, C) with M = T // downsampling_rate, then of
+    the final character encoder (B, T, C); `attentions`: the initial encoder's first local window
+    (B, H, W, W), each deep layer's (B, H, M, M), the final encoder's (B, H, T, T)."""
+
+    last_hidden_state: Any = None
+    pooler_output: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
 
 
 # --- embeddings ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Notation: B images, N texts, T text length, C width, O final groups, D projection_dim.
 
-    vision tower (vision_model.*): patches grouped stage by stage into O groups (vision.py)
+    vision tower (vision_model.*): patches grouped stage by stage into O groups (vision_torch.py)
     text tower (text_model.*): CLIP's causal transformer (pt/clip_layers.py)
     GroupViTModel: each tower's pooled output --Linear, BatchNorm, ReLU, Linear--> (., D), L2-normalised;
       logits_per_text (N, B) = exp(logit_scale) * text @ image^T
@@ -24,7 +24,7 @@ from ...outputs import BaseModelOutputWithPooling, ModelOutput, finish
 from ...pt.clip_layers import CLIPTextTransformer, contrastive_loss, init_clip_weights
 from ...pt.modeling import PreTrainedModel
 from .configuration import GroupViTConfig, GroupViTTextConfig, GroupViTVisionConfig
-from .vision import (GroupViTPatchEmbeddings, GroupViTStage, GroupViTVisionEmbeddings, GroupViTVisionTransformer,
+from .vision_torch import (GroupViTPatchEmbeddings, GroupViTStage, GroupViTVisionEmbeddings, GroupViTVisionTransformer,
                      grouping_from_attentions)
 
 

@@ -189,6 +189,22 @@ class TFDistilBertModel(TFDistilBertPreTrainedModel):
         return finish(out, return_dict)
 
 
+class _TFDistilBertLabelledHead(TFDistilBertPreTrainedModel):
+    """A head called with the encoder's arguments plus `labels`; `head` turns the encoder output into the
+    head's output object."""
+
+    def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
+             output_hidden_states=None, return_dict=None, labels=None, training=False):
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
+        return finish(self.head(out, labels, training), return_dict)
+
+    def head(self, out: TFBaseModelOutput, labels, training):
+        raise NotImplementedError
+
+
 class TFDistilBertLMHead(Layer):
     """The vocabulary projection: the word embeddings (tied, read from `input_embeddings`) and a bias."""
 
@@ -205,7 +221,7 @@ class TFDistilBertLMHead(Layer):
         return tf.matmul(x, self.input_embeddings.word_embeddings.table, transpose_b=True) + self.bias
 
 
-class TFDistilBertForMaskedLM(TFDistilBertPreTrainedModel):
+class TFDistilBertForMaskedLM(_TFDistilBertLabelledHead):
     """Masked-LM head: vocab_transform -> activation -> LayerNorm -> vocab_projector (tied to the word
     embeddings). labels (B, T) in [0, vocab_size) or -100 (ignored); loss (1,)."""
 
@@ -219,18 +235,13 @@ class TFDistilBertForMaskedLM(TFDistilBertPreTrainedModel):
     def get_output_embeddings(self):
         return self.vocab_projector
 
-    def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
-             output_hidden_states=None, return_dict=None, labels=None, training=False):
-        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
-                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
-                                       training=training)
+    def head(self, out, labels, training):
         logits = self.vocab_projector(self.vocab_layer_norm(self.act(self.vocab_transform(out.last_hidden_state))))
         loss = None if labels is None else token_loss(labels, logits)
-        return finish(TFMaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return TFMaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class _ClassifierOnFirstToken(TFDistilBertPreTrainedModel):
+class _ClassifierOnFirstToken(_TFDistilBertLabelledHead):
     """[CLS] -> pre_classifier -> ReLU -> dropout -> classifier (num_outputs)."""
 
     num_outputs: Optional[int] = None  # None: config.num_labels
@@ -250,15 +261,10 @@ class _ClassifierOnFirstToken(TFDistilBertPreTrainedModel):
 class TFDistilBertForSequenceClassification(_ClassifierOnFirstToken):
     """labels (B,): class ids (cross-entropy) or, with num_labels=1, regression targets (MSE); loss (B,)."""
 
-    def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
-             output_hidden_states=None, return_dict=None, labels=None, training=False):
-        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
-                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
-                                       training=training)
+    def head(self, out, labels, training):
         logits = self.classify(out, training)  # (B, num_labels)
         loss = None if labels is None else classification_loss(labels, logits)
-        return finish(TFSequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return TFSequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
 class TFDistilBertForMultipleChoice(_ClassifierOnFirstToken):
@@ -285,7 +291,7 @@ def _flatten_choices(t: Optional[tf.Tensor]) -> Optional[tf.Tensor]:
     return None if t is None else tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], axis=0))
 
 
-class TFDistilBertForTokenClassification(TFDistilBertPreTrainedModel):
+class TFDistilBertForTokenClassification(_TFDistilBertLabelledHead):
     """A label per token: logits (B, T, num_labels), labels (B, T) with -100 ignored; loss (1,)."""
 
     def __init__(self, config: DistilBertConfig, *inputs, **kwargs):
@@ -293,15 +299,10 @@ class TFDistilBertForTokenClassification(TFDistilBertPreTrainedModel):
         self.num_labels = config.num_labels
         self.classifier = Linear(config.dim, config.num_labels, std=config.initializer_range, name="classifier")
 
-    def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
-             output_hidden_states=None, return_dict=None, labels=None, training=False):
-        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
-                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
-                                       training=training)
+    def head(self, out, labels, training):
         logits = self.classifier(dropout(out.last_hidden_state, self.config.dropout, training))
         loss = None if labels is None else token_loss(labels, logits)
-        return finish(TFTokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return TFTokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
 class TFDistilBertForQuestionAnswering(TFDistilBertPreTrainedModel):

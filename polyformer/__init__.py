@@ -18,7 +18,6 @@ _EXPORTS: Dict[str, List[str]] = {
     ".pt.quantize": ["quantize_"],
     ".pt.packing": ["pack_linears_"],
     ".outputs": [
-        "CanineModelOutputWithPooling",
         "BaseModelOutputWithPooling",
         "ModelOutput", "BaseModelOutput", "MaskedLMOutput", "SequenceClassifierOutput",
         "MultipleChoiceModelOutput", "TokenClassifierOutput", "QuestionAnsweringModelOutput",
@@ -35,9 +34,9 @@ _EXPORTS: Dict[str, List[str]] = {
     ".tokenization.gpt2": ["GPT2Tokenizer", "GPT2TokenizerFast"],
     ".image_processing.base": ["BatchFeature", "ImageProcessingMixin", "BaseImageProcessor"],
     ".image_processing.processor": ["ProcessorMixin"],
-    ".image_processing.clip": ["CLIPImageProcessor"],
-    ".image_processing.idefics": ["IdeficsImageProcessor"],
     ".models.clip.tokenization": ["CLIPTokenizer", "CLIPTokenizerFast"],
+    ".models.clip.image_processing": ["CLIPImageProcessor"],
+    ".models.idefics.image_processing": ["IdeficsImageProcessor"],
     ".models.clip.processing": ["CLIPProcessor"],
     ".models.idefics.processing": ["IdeficsProcessor"],
     ".auto": [
@@ -63,7 +62,7 @@ _EXPORTS: Dict[str, List[str]] = {
     ".models.canine.configuration": ["CanineConfig"],
     ".models.canine.tokenization": ["CanineTokenizer"],
     ".models.canine.modeling_torch": [
-        "CaninePreTrainedModel", "CanineModel", "CanineLayer", "CanineForSequenceClassification",
+        "CanineModelOutputWithPooling", "CaninePreTrainedModel", "CanineModel", "CanineLayer", "CanineForSequenceClassification",
         "CanineForMultipleChoice", "CanineForTokenClassification", "CanineForQuestionAnswering",
     ],
     ".pt.cache": ["Cache", "DynamicCache", "StaticCache", "EncoderDecoderCache"],

@@ -100,20 +100,6 @@ class BaseModelOutputWithPooling(ModelOutput):
 
 
 @dataclass
-class CanineModelOutputWithPooling(ModelOutput):
-    """CANINE's encoder output. `last_hidden_state` (B, T, C) per character; `pooler_output` (B, C) from
-    the deep encoder's first ([CLS]) molecule; `hidden_states`: the input and output of the initial
-    character encoder (B, T, C), then of each deep layer (B, M, C) with M = T // downsampling_rate, then of
-    the final character encoder (B, T, C); `attentions`: the initial encoder's first local window
-    (B, H, W, W), each deep layer's (B, H, M, M), the final encoder's (B, H, T, T)."""
-
-    last_hidden_state: Any = None
-    pooler_output: Any = None
-    hidden_states: Optional[Tuple[Any, ...]] = None
-    attentions: Optional[Tuple[Any, ...]] = None
-
-
-@dataclass
 class _LossAndLogits(ModelOutput):
     """The fields of every head that returns one `logits` tensor."""
 

@@ -9,6 +9,8 @@ they surface later as a raw torch error, a ZeroDivisionError or a TypeError deep
     >>> check_values({"n_layers": 0, "dropout": 0.1}, RULES, "config.json")
     Traceback (most recent call last):
     ValueError: config.json: n_layers=0 is not allowed: expected a positive int
+
+`one_of` is the one argument rule every framework's forward shares (input_ids xor inputs_embeds).
 """
 
 from __future__ import annotations
@@ -65,3 +67,11 @@ def merged_rules(*tables: Mapping[str, Rule]) -> Dict[str, Rule]:
     for table in tables:
         out.update(table)
     return out
+
+
+def one_of(input_ids: Any, inputs_embeds: Any) -> None:
+    """Exactly one of input_ids and inputs_embeds, with transformers' messages (PyTorch and TF models)."""
+    if input_ids is not None and inputs_embeds is not None:
+        raise ValueError("You cannot specify both input_ids and inputs_embeds at the same time")
+    if input_ids is None and inputs_embeds is None:
+        raise ValueError("You have to specify either input_ids or inputs_embeds")

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from polyformer.image_processing.base import BatchFeature, get_size_dict, open_image
-from polyformer.image_processing.clip import CLIPImageProcessor
-from polyformer.image_processing.idefics import IdeficsImageProcessor
+from polyformer.models.clip.image_processing import CLIPImageProcessor
+from polyformer.models.idefics.image_processing import IdeficsImageProcessor
 from polyformer.image_processing.transforms import center_crop, get_resize_output_image_size, normalize
 from polyformer.models.clip.processing import CLIPProcessor
 from polyformer.models.clip.tokenization import CLIPTokenizer, CLIPTokenizerFast
@@ -198,7 +198,7 @@ def test_import_does_not_load_torch():
     import subprocess
     import sys
 
-    code = ("import sys, polyformer.image_processing.clip, polyformer.image_processing.idefics, "
+    code = ("import sys, polyformer.models.clip.image_processing, polyformer.models.idefics.image_processing, "
             "polyformer.models.clip.processing, polyformer.models.idefics.processing; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

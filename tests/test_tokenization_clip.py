@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polyformer import AutoTokenizer
 from polyformer.models.clip.tokenization import CLIPTokenizer, CLIPTokenizerFast
+from helpers.tokenizer_checks import auto_round_trip
 from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": CLIPTokenizer, "fast": CLIPTokenizerFast}
@@ -75,9 +75,7 @@ def test_batch_padding_and_tensors():
 
 
 def test_auto_tokenizer_and_saved_folder(tmp_path):
-    SLOW.save_pretrained(tmp_path)
-    fast, slow = AutoTokenizer.from_pretrained(tmp_path), AutoTokenizer.from_pretrained(tmp_path, use_fast=False)
-    assert type(fast) is CLIPTokenizerFast and type(slow) is CLIPTokenizer
+    fast, slow = auto_round_trip(SLOW, tmp_path, CLIPTokenizerFast, CLIPTokenizer)
     text = REPLAY.doc["lines"][3]
     assert fast(text) == slow(text) == SLOW(text)
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polyformer import AutoTokenizer
 from polyformer.models.llama.tokenization_code_llama import CodeLlamaTokenizer, CodeLlamaTokenizerFast
+from helpers.tokenizer_checks import auto_round_trip
 from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": CodeLlamaTokenizer, "fast": CodeLlamaTokenizerFast}
@@ -118,8 +118,6 @@ def test_failed_infilling_encode_leaves_the_fast_tokenizer_as_it_was():
 
 
 def test_auto_tokenizer_resolves_code_llama_by_name(tmp_path):
-    SLOW.save_pretrained(tmp_path)
-    fast, slow = AutoTokenizer.from_pretrained(tmp_path), AutoTokenizer.from_pretrained(tmp_path, use_fast=False)
-    assert type(fast) is CodeLlamaTokenizerFast and type(slow) is CodeLlamaTokenizer
+    fast, slow = auto_round_trip(SLOW, tmp_path, CodeLlamaTokenizerFast, CodeLlamaTokenizer)
     assert fast(INFILL["prompt"])["input_ids"] == slow(INFILL["prompt"])["input_ids"] == INFILL["prompt_ids"]
     assert fast.additional_special_tokens == slow.additional_special_tokens == ["▁<PRE>", "▁<MID>", "▁<SUF>", "▁<EOT>"]

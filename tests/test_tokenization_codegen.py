@@ -16,9 +16,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polyformer import AutoTokenizer
 from polyformer.models.codegen.tokenization import CodeGenTokenizer, CodeGenTokenizerFast, truncate_completion
 from polyformer.tokenization.bpe import BPE, BYTE_TO_CHAR, from_byte_chars, read_merges, to_byte_chars
+from helpers.tokenizer_checks import ANY_TEXT, assert_slow_equals_fast, auto_round_trip
 from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": CodeGenTokenizer, "fast": CodeGenTokenizerFast}
@@ -31,19 +31,14 @@ REPLAY = Replay("codegen", CLASSES)
 
 # -- properties and behaviour beyond the recorded cases ---------------------------------------
 VOCAB, MERGES = str(REPLAY.dir / "vocab.json"), str(REPLAY.dir / "merges.txt")
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)  # any Unicode but lone surrogates
 SETTINGS = settings(max_examples=150, deadline=None)
 SLOW, FAST = CodeGenTokenizer(VOCAB, MERGES), CodeGenTokenizerFast(VOCAB, MERGES)
 
 
 @SETTINGS
-@given(text=TEXT)
+@given(text=ANY_TEXT)
 def test_slow_equals_fast_and_decode_gives_the_text_back(text):
-    ids = SLOW.encode(text)
-    assert FAST.encode(text) == ids
-    assert SLOW.tokenize(text) == FAST.tokenize(text)
-    for tok in (SLOW, FAST):
-        assert tok.decode(ids, clean_up_tokenization_spaces=False) == text
+    assert_slow_equals_fast(SLOW, FAST, text)
 
 
 PREFIXED_FAST = CodeGenTokenizerFast(VOCAB, MERGES, add_prefix_space=True)
@@ -130,9 +125,7 @@ def test_truncate_before_pattern():
 
 
 def test_auto_tokenizer_and_copies(tmp_path):
-    SLOW.save_pretrained(tmp_path)
-    fast, slow = AutoTokenizer.from_pretrained(tmp_path), AutoTokenizer.from_pretrained(tmp_path, use_fast=False)
-    assert type(fast) is CodeGenTokenizerFast and type(slow) is CodeGenTokenizer
+    fast, slow = auto_round_trip(SLOW, tmp_path, CodeGenTokenizerFast, CodeGenTokenizer)
     text = REPLAY.doc["snippets"][0]
     for tok in (fast, slow, pickle.loads(pickle.dumps(slow)), copy.deepcopy(fast)):
         assert tok(text) == SLOW(text)

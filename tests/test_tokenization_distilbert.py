@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from polyformer.models.distilbert.tokenization import DistilBertTokenizer, DistilBertTokenizerFast
 from polyformer.tokenization.encoding import AddedToken
-from helpers.tokenizer_fixture_io import build_tokenizer, check, expectation, materialize, run_step
+from helpers.tokenizer_fixture_io import build_tokenizer, cached_maker, check, expectation, materialize, run_step
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tokenizers" / "distilbert"
 VOCAB = FIXTURES / "vocab.txt"
@@ -57,17 +57,8 @@ def folders(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def make(folders):
-    cache = {}
-
-    def build(name: str, kind: str, fresh: bool = False):
-        if fresh or (name, kind) not in cache:
-            tok = build_tokenizer(DOC["tokenizers"][name], CLASSES[kind], FIXTURES, folders, AddedToken)
-            if fresh:
-                return tok
-            cache[name, kind] = tok
-        return cache[name, kind]
-
-    return build
+    return cached_maker(lambda name, kind: build_tokenizer(DOC["tokenizers"][name], CLASSES[kind], FIXTURES, folders,
+                                                           AddedToken))
 
 
 CASES = [pytest.param(case, kind, id=f"{case['id']}-{kind}") for case in DOC["cases"] for kind in case["kinds"]]

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import polyformer
 from polyformer import (AutoModelForCausalLM, AutoTokenizer, CodeGenTokenizer, CodeGenTokenizerFast, GPT2Tokenizer,
                         GPT2TokenizerFast, GPTJConfig, GPTJForCausalLM)
+from helpers.tokenizer_checks import ANY_TEXT, assert_slow_equals_fast
 from helpers.tokenizer_replay import Replay, file_content
 
 CLASSES = {"slow": GPT2Tokenizer, "fast": GPT2TokenizerFast}
@@ -42,14 +42,7 @@ class SlowAutoTokenizer:
 AUTO = Replay("gpt2", {"slow": SlowAutoTokenizer, "fast": AutoTokenizer}, section="auto")
 
 
-@pytest.fixture(scope="module")
-def model_folders(tmp_path_factory):
-    return AUTO.write_folders(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def make_auto(model_folders):
-    return AUTO.maker(model_folders)
+model_folders, make_auto = AUTO.fixtures("model_folders", "make_auto")
 
 
 @pytest.mark.parametrize("name", sorted(AUTO.doc["classes"]))
@@ -89,18 +82,14 @@ def test_gptj_folder_generates_with_auto_tokenizer(model_folders, tmp_path):
 
 # -- properties and behaviour beyond the recorded cases ---------------------------------------
 VOCAB, MERGES = str(REPLAY.dir / "vocab.json"), str(REPLAY.dir / "merges.txt")
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)  # any Unicode but lone surrogates
 SETTINGS = settings(max_examples=100, deadline=None)
 SLOW, FAST = GPT2Tokenizer(VOCAB, MERGES), GPT2TokenizerFast(VOCAB, MERGES)
 
 
 @SETTINGS
-@given(text=TEXT)
+@given(text=ANY_TEXT)
 def test_slow_equals_fast_and_decode_gives_the_text_back(text):
-    ids = SLOW.encode(text)
-    assert FAST.encode(text) == ids and SLOW.tokenize(text) == FAST.tokenize(text)
-    for tok in (SLOW, FAST):
-        assert tok.decode(ids, clean_up_tokenization_spaces=False) == text
+    assert_slow_equals_fast(SLOW, FAST, text)
 
 
 def test_same_ids_as_codegen_but_gpt2_special_token_flags():

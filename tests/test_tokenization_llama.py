@@ -14,9 +14,9 @@ import sentencepiece as spm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polyformer import AutoTokenizer
 from polyformer.models.llama.tokenization import LlamaTokenizer, LlamaTokenizerFast
 from polyformer.tokenization.sentencepiece import load_processor, read_model_info
+from helpers.tokenizer_checks import auto_round_trip
 from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": LlamaTokenizer, "fast": LlamaTokenizerFast}
@@ -133,9 +133,7 @@ def test_bad_input(tmp_path):
 
 
 def test_auto_tokenizer(tmp_path):
-    SLOW.save_pretrained(tmp_path)
-    fast, slow = AutoTokenizer.from_pretrained(tmp_path), AutoTokenizer.from_pretrained(tmp_path, use_fast=False)
-    assert type(fast) is LlamaTokenizerFast and type(slow) is LlamaTokenizer
+    fast, slow = auto_round_trip(SLOW, tmp_path, LlamaTokenizerFast, LlamaTokenizer)
     assert fast.padding_side == "left" and slow.padding_side == "right"  # as the reference's classes
     text = REPLAY.doc["snippets"][1]
     assert fast(text) == slow(text) == SLOW(text)

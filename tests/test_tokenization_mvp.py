@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polyformer import AutoTokenizer
 from polyformer.models.mvp.tokenization import MvpTokenizer, MvpTokenizerFast
+from helpers.tokenizer_checks import auto_round_trip
 from helpers.tokenizer_replay import Replay
 
 CLASSES = {"slow": MvpTokenizer, "fast": MvpTokenizerFast}
@@ -75,8 +75,6 @@ def test_prefix_space_on_fast_is_set_at_init():
 
 
 def test_auto_tokenizer(tmp_path):
-    SLOW.save_pretrained(tmp_path)
-    fast, slow = AutoTokenizer.from_pretrained(tmp_path), AutoTokenizer.from_pretrained(tmp_path, use_fast=False)
-    assert type(fast) is MvpTokenizerFast and type(slow) is MvpTokenizer
+    fast, slow = auto_round_trip(SLOW, tmp_path, MvpTokenizerFast, MvpTokenizer)
     text = REPLAY.doc["lines"][3]
     assert fast(text) == slow(text) == SLOW(text)

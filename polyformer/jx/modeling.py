@@ -23,7 +23,7 @@ from flax import serialization
 from flax.core import unfreeze
 
 from ..checkpoints import CheckpointError, find_weight_files, load_file, parse_size
-from ..configuration import PretrainedConfig, pop_hub_kwargs, resolve_config
+from ..configuration import OutputOptions, PretrainedConfig, pop_hub_kwargs, resolve_config
 from ..generation.config import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import (atomic_path, cache_hint, prepare_save_directory, read_json, resolve_file, write_atomically,
                    write_json)
@@ -175,11 +175,12 @@ class FlaxPreTrainedModel(PushToHubMixin):
         raise NotImplementedError(f"gradient checkpointing is not implemented for {type(self).__name__}")
 
     # --- calling ----------------------------------------------------------------------------------
-    def _flags(self, output_attentions, output_hidden_states, return_dict) -> Tuple[bool, bool, bool]:
+    def output_options(self, output_attentions, output_hidden_states, return_dict) -> OutputOptions:
+        """`config.output_options`, except that return_dict=None takes `config.return_dict`: 4.37's Flax
+        classes do not look at torchscript (use_return_dict)."""
         config = self.config
-        return (config.output_attentions if output_attentions is None else output_attentions,
-                config.output_hidden_states if output_hidden_states is None else output_hidden_states,
-                config.return_dict if return_dict is None else return_dict)
+        return config.output_options(output_attentions, output_hidden_states,
+                                     config.return_dict if return_dict is None else return_dict)
 
     def _apply(self, params, *inputs, dropout_rng=None, train: bool = False, past_key_values=None, **flags):
         """module.apply with the reference's conventions: `params` or the model's, dropout only when

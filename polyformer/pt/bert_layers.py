@@ -80,7 +80,7 @@ class BertAttention(nn.Module):
         prune_attention(self, heads, projections, (self.output, "dense"), self.self.head_size)
 
     def forward(self, x, mask, head_mask=None, output_attentions=False):
-        out, weights = self.self(x, mask, head_mask, output_attentions)
+        out, weights = self.self(x, mask, head_mask=head_mask, output_attentions=output_attentions)
         return self.output(out, x), weights
 
 
@@ -103,7 +103,7 @@ class BertLayer(nn.Module):
         self.chunk_size = getattr(config, "chunk_size_feed_forward", 0)
 
     def forward(self, x, mask, head_mask=None, output_attentions=False):
-        x, weights = self.attention(x, mask, head_mask, output_attentions)
+        x, weights = self.attention(x, mask, head_mask=head_mask, output_attentions=output_attentions)
         return chunked(lambda h: self.output(self.intermediate(h), h), x, self.chunk_size), weights
 
 

@@ -81,7 +81,8 @@ class CLIPEncoderLayer(nn.Module):
         self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, x, mask=None, is_causal=False, head_mask=None, output_attentions=False):
-        h, weights = self.self_attn(self.layer_norm1(x), mask, is_causal, head_mask, output_attentions)
+        h, weights = self.self_attn(self.layer_norm1(x), mask, is_causal, head_mask=head_mask,
+                                    output_attentions=output_attentions)
         x = x + h
         return x + self.mlp(self.layer_norm2(x)), weights
 
@@ -128,7 +129,8 @@ class CLIPTextTransformer(nn.Module):
         check_text_inputs(input_ids, attention_mask, position_ids, self.config)
         x = self.embeddings(input_ids, position_ids)
         mask, is_causal = causal_mask(attention_mask, input_ids.shape[1], 0, x.dtype, device=x.device, stack=True)
-        x, hidden_states, attentions = self.encoder(x, mask, is_causal, output_hidden_states, output_attentions)
+        x, hidden_states, attentions = self.encoder(x, mask, is_causal, output_hidden_states=output_hidden_states,
+                                                    output_attentions=output_attentions)
         x = self.final_layer_norm(x)
         pooled = end_of_text_pool(x, input_ids, self.config.eos_token_id)
         return BaseModelOutputWithPooling(x, pooled, hidden_states, attentions)
@@ -148,14 +150,12 @@ def check_text_inputs(input_ids, attention_mask, position_ids, config) -> None:
         raise ValueError("You have to specify input_ids")
     inputs.check_ids(input_ids, config.vocab_size)
     length, limit = input_ids.shape[1], config.max_position_embeddings
-    if length > limit:
+    if length > limit:  # said in tokens: CLIP's texts are short
         raise ValueError(f"input_ids has {length} tokens, more than max_position_embeddings={limit}; truncate the "
                          f"text (tokenizer(..., truncation=True, max_length={limit}))")
     inputs.check_mask(attention_mask, input_ids.shape)
     if position_ids is not None:
-        inputs.check_ids(position_ids, limit, name="position_ids", rank=position_ids.dim() if position_ids.dim() in (1, 2) else 2)
-        if position_ids.shape[-1] != length:
-            raise ValueError(f"position_ids must have {length} positions like input_ids, got shape {tuple(position_ids.shape)}")
+        inputs.check_positions(position_ids, config.max_position_embeddings, length=length)
 
 
 def contrastive_loss(logits_per_text: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,8 @@
 """Input checks shared by the PyTorch models: bad input fails here, with the argument named, instead
-of deep inside torch (or, worse, silently)."""
+of deep inside torch (or, worse, silently).
+
+`check_sequence` is what an encoder's forward checks (DistilBERT, CANINE); `check_choices` what a
+multiple-choice head checks before flattening; the single checks below serve the decoders as well."""
 
 from __future__ import annotations
 
@@ -7,9 +10,41 @@ from typing import Optional, Tuple
 
 import torch
 
+from ..value_rules import one_of  # noqa: F401  (the framework-free rule; callers use inputs.one_of)
 
-def check_ids(input_ids: torch.Tensor, vocab_size: int, *, name: str = "input_ids", rank: int = 2) -> None:
-    """Token ids: an integer tensor of the given rank with values in [0, vocab_size)."""
+
+def check_sequence(input_ids: Optional[torch.Tensor], inputs_embeds: Optional[torch.Tensor],
+                   attention_mask: Optional[torch.Tensor], *, vocab_size: int, width: int, max_positions: int,
+                   bound: str = "vocab_size", range_error: type = IndexError) -> Tuple[int, int]:
+    """Exactly one of input_ids (B, T) in [0, vocab_size) and inputs_embeds (B, T, width); T within
+    max_positions; attention_mask, if given, (B, T). Returns (B, T). `bound` and `range_error` as in check_ids."""
+    one_of(input_ids, inputs_embeds)
+    if input_ids is not None:
+        check_ids(input_ids, vocab_size, bound=bound, range_error=range_error)
+        shape = tuple(input_ids.shape)
+    else:
+        check_embeds(inputs_embeds, width)
+        shape = tuple(inputs_embeds.shape[:2])
+    check_length(shape[1], max_positions)
+    check_mask(attention_mask, shape)
+    return shape
+
+
+def check_choices(input_ids: Optional[torch.Tensor], inputs_embeds: Optional[torch.Tensor], *, vocab_size: int,
+                  width: int, bound: str = "vocab_size", range_error: type = IndexError) -> int:
+    """A multiple-choice head's inputs: input_ids (B, N, T) or inputs_embeds (B, N, T, width). Returns N."""
+    one_of(input_ids, inputs_embeds)
+    if input_ids is not None:
+        check_ids(input_ids, vocab_size, rank=3, bound=bound, range_error=range_error)
+        return input_ids.shape[1]
+    check_embeds(inputs_embeds, width, rank=4)
+    return inputs_embeds.shape[1]
+
+
+def check_ids(input_ids: torch.Tensor, vocab_size: int, *, name: str = "input_ids", rank: int = 2,
+              bound: str = "vocab_size", range_error: type = IndexError) -> None:
+    """Token ids: an integer tensor of the given rank with values in [0, vocab_size). Out-of-range values
+    raise `range_error`, whose message names `bound`, where the limit comes from."""
     if not isinstance(input_ids, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(input_ids).__name__}")
     if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
@@ -18,7 +53,17 @@ def check_ids(input_ids: torch.Tensor, vocab_size: int, *, name: str = "input_id
         raise ValueError(f"{name} must have {rank} dimensions {_shape_words(rank)}, got shape {tuple(input_ids.shape)}")
     if input_ids.numel() and (bool((input_ids < 0).any()) or bool((input_ids >= vocab_size).any())):
         lo, hi = int(input_ids.min()), int(input_ids.max())
-        raise IndexError(f"{name} must lie in [0, {vocab_size}) (vocab_size); got values from {lo} to {hi}")
+        raise range_error(f"{name} must lie in [0, {vocab_size}) ({bound}); got values from {lo} to {hi}")
+
+
+def check_positions(position_ids: torch.Tensor, max_positions: int, *, length: Optional[int] = None,
+                    bound: str = "max_position_embeddings", range_error: type = IndexError) -> None:
+    """position_ids (T,) or (B, T) in [0, max_positions), with `length` positions when given."""
+    check_ids(position_ids, max_positions, name="position_ids", rank=max(1, min(2, position_ids.dim())), bound=bound,
+              range_error=range_error)
+    if length is not None and position_ids.shape[-1] != length:
+        raise ValueError(f"position_ids must have {length} positions like input_ids, "
+                         f"got shape {tuple(position_ids.shape)}")
 
 
 def check_embeds(inputs_embeds: torch.Tensor, width: int, *, rank: int = 3) -> None:
@@ -47,13 +92,6 @@ def check_mask(attention_mask: Optional[torch.Tensor], shape: Tuple[int, ...], n
         raise TypeError(f"{name} must be a torch.Tensor, got {type(attention_mask).__name__}")
     if tuple(attention_mask.shape) != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)} like the inputs, got {tuple(attention_mask.shape)}")
-
-
-def one_of(input_ids: Optional[torch.Tensor], inputs_embeds: Optional[torch.Tensor]) -> None:
-    if input_ids is not None and inputs_embeds is not None:
-        raise ValueError("You cannot specify both input_ids and inputs_embeds at the same time")
-    if input_ids is None and inputs_embeds is None:
-        raise ValueError("You have to specify either input_ids or inputs_embeds")
 
 
 def _shape_words(rank: int) -> str:

@@ -126,14 +126,6 @@ class TFPreTrainedModel(PushToHubMixin, keras.Model):
     def __call__(self, *args, **kwargs):
         return super().__call__(**self.unpack_inputs(args, kwargs))
 
-    def output_flags(self, output_attentions: Optional[bool], output_hidden_states: Optional[bool],
-                     return_dict: Optional[bool]) -> Tuple[bool, bool, bool]:
-        """The three output options, None taking the config's value."""
-        config = self.config
-        return (config.output_attentions if output_attentions is None else bool(output_attentions),
-                config.output_hidden_states if output_hidden_states is None else bool(output_hidden_states),
-                config.use_return_dict if return_dict is None else bool(return_dict))
-
     # --- Keras training -------------------------------------------------------------------------------
     def _with_labels(self, x: Any, y: Any) -> Tuple[Dict[str, Any], Any]:
         """Dataset element -> (call arguments with the labels in them, labels for compiled metrics)."""

@@ -94,6 +94,20 @@ def run_step(tok: Any, step: Mapping[str, Any], added_token: Callable[..., Any])
         return to_json(err)
 
 
+def cached_maker(build: Callable[[str, str], Any]) -> Callable[..., Any]:
+    """`make(spec_name, kind, fresh=False)`: `build(spec_name, kind)`, shared between calls unless fresh."""
+    cache: dict = {}
+
+    def make(name: str, kind: str, fresh: bool = False):
+        if fresh:
+            return build(name, kind)
+        if (name, kind) not in cache:
+            cache[name, kind] = build(name, kind)
+        return cache[name, kind]
+
+    return make
+
+
 def fixture_path(name: str, fixture_dir: Path, folders: Mapping[str, Path]) -> str:
     """`vocab.txt` lies in the fixture folder; `<folder>/file` in the saved folder of that name."""
     if name.startswith("<"):

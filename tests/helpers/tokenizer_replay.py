@@ -19,7 +19,8 @@ from typing import Any, Callable, Dict, Mapping, Tuple
 import pytest
 
 from polyformer.tokenization.encoding import AddedToken
-from .tokenizer_fixture_io import build_tokenizer, check, expand_refs, expectation, run_step, write_saved_folder
+from .tokenizer_fixture_io import (build_tokenizer, cached_maker, check, expand_refs, expectation, run_step,
+                                   write_saved_folder)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tokenizers"
 Deviations = Mapping[Tuple[str, int, str], Tuple[str, Any]]
@@ -59,17 +60,8 @@ class Replay:
 
     def maker(self, folders: Mapping[str, Path]) -> Callable[..., Any]:
         """`make(spec_name, kind, fresh=False)`: a tokenizer as the spec says (shared unless fresh)."""
-        cache: Dict[Tuple[str, str], Any] = {}
-
-        def make(name: str, kind: str, fresh: bool = False):
-            if fresh or (name, kind) not in cache:
-                tok = build_tokenizer(self.doc["tokenizers"][name], self.classes[kind], self.dir, folders, AddedToken)
-                if fresh:
-                    return tok
-                cache[name, kind] = tok
-            return cache[name, kind]
-
-        return make
+        return cached_maker(lambda name, kind: build_tokenizer(self.doc["tokenizers"][name], self.classes[kind],
+                                                               self.dir, folders, AddedToken))
 
     def expected(self, case: dict, index: int, kind: str) -> Any:
         step = case["steps"][index]
@@ -126,18 +118,26 @@ class Replay:
     def write_folders_one(self, name: str, folder: Path) -> Path:
         return write_saved_folder(self.doc["saved"][name], folder, self.dir)
 
+    def fixtures(self, folders_name: str = "folders", make_name: str = "make"):
+        """Two module-scoped fixtures: the saved folders (`write_folders`) and `make` (`maker` on them),
+        named `folders_name` and `make_name`."""
+        replay = self
+
+        @pytest.fixture(scope="module", name=folders_name)
+        def folders(tmp_path_factory):
+            return replay.write_folders(tmp_path_factory.mktemp(folders_name))
+
+        @pytest.fixture(scope="module", name=make_name)
+        def make(request):
+            return replay.maker(request.getfixturevalue(folders_name))
+
+        return folders, make
+
     def tests(self):
         """The module-scoped fixtures `folders` (saved folders) and `make` (see `maker`), and the tests:
         every case on every kind, the deviations, the constructions, the saved files."""
         replay = self
-
-        @pytest.fixture(scope="module")
-        def folders(tmp_path_factory):
-            return replay.write_folders(tmp_path_factory.mktemp("saved"))
-
-        @pytest.fixture(scope="module")
-        def make(folders):
-            return replay.maker(folders)
+        folders, make = self.fixtures()
 
         @pytest.mark.parametrize("case,kind", self.params())
         def test_matches_reference(case, kind, make):

@@ -16,14 +16,14 @@ Module attributes are the reference's checkpoint keys (canine.initial_char_encod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ...outputs import (
-    CanineModelOutputWithPooling,
+    ModelOutput,
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
@@ -40,7 +40,22 @@ from ...pt.modeling import PreTrainedModel
 from .configuration import CanineConfig
 
 UNICODE_SIZE = 0x110000  # code points 0 .. 0x10FFFF
+CODE_POINTS = dict(bound="Unicode code points", range_error=ValueError)  # how an id out of range is reported
 PRIMES = (31, 43, 59, 61, 73, 97, 103, 113, 137, 149, 157, 173, 181, 193, 211, 223)  # one per hash function
+
+
+@dataclass
+class CanineModelOutputWithPooling(ModelOutput):
+    """CANINE's encoder output. `last_hidden_state` (B, T, C) per character; `pooler_output` (B, C) from
+    the deep encoder's first ([CLS]) molecule; `hidden_states`: the input and output of the initial
+    character encoder (B, T, C), then of each deep layer (B, M, C) with M = T // downsampling_rate, then of
+    the final character encoder (B, T, C); `attentions`: the initial encoder's first local window
+    (B, H, W, W), each deep layer's (B, H, M, M), the final encoder's (B, H, T, T)."""
+
+    last_hidden_state: Any = None
+    pooler_output: Any = None
+    hidden_states: Optional[Tuple[Any, ...]] = None
+    attentions: Optional[Tuple[Any, ...]] = None
 
 
 # --- embeddings ---------------------------------------------------------------------------------
@@ -196,8 +211,6 @@ def repeat_molecules(molecules: torch.Tensor, length: int, rate: int) -> torch.T
     return torch.cat([repeated, molecules[:, -1:].expand(-1, rate + length % rate, -1)], dim=1)
 
 
-
-
 class CanineLayer(BertLayer):
     """One encoder layer (BERT's, with BERT's weight names), attending within `LocalWindows` when `local`."""
 
@@ -209,15 +222,6 @@ class CanineLayer(BertLayer):
                                attend_to_chunk_stride, first_position_attends_to_all,
                                always_attend_to_first_position) if local else None
         super().__init__(config, windows)
-
-
-def check_index(x: torch.Tensor, name: str, high: int, what: str, rank: int = 2) -> None:
-    """An integer tensor of `rank` dimensions with values in [0, high); `what` says where the bound comes from."""
-    if isinstance(x, torch.Tensor) and x.numel() and not (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
-        lo, hi = int(x.min()), int(x.max())
-        if lo < 0 or hi >= high:
-            raise ValueError(f"{name} must lie in [0, {high}) ({what}); got values from {lo} to {hi}")
-    inputs.check_ids(x, high, name=name, rank=rank)
 
 
 # --- models -------------------------------------------------------------------------------------------
@@ -234,9 +238,6 @@ class CaninePreTrainedModel(PreTrainedModel):
             module.bias.zero_()
         else:
             super()._init_weights(module)
-
-    def _return_dict(self, return_dict: Optional[bool]) -> bool:
-        return self.config.use_return_dict if return_dict is None else return_dict
 
 
 class CanineModel(CaninePreTrainedModel):
@@ -278,20 +279,22 @@ class CanineModel(CaninePreTrainedModel):
                 inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         """input_ids (B, T) Unicode code points, or inputs_embeds (B, T, C); attention_mask (B, T), 1 keep /
         0 padding; token_type_ids (B, T); position_ids (B, T); head_mask (H,) or (L, H) for the deep encoder."""
-        out = self.encode(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-                          output_attentions, output_hidden_states)
-        if self._return_dict(return_dict):
+        out = self.encode(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                          position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                          output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        if self.config.output_options(return_dict=return_dict).return_dict:
             return out
         # the reference's tuple keeps pooler_output's place even when it is None (add_pooling_layer=False)
         return (out.last_hidden_state, out.pooler_output) + tuple(v for v in (out.hidden_states, out.attentions)
                                                                    if v is not None)
 
-    def encode(self, input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-               output_attentions, output_hidden_states) -> CanineModelOutputWithPooling:
+    def encode(self, *, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+               inputs_embeds=None, output_attentions=None, output_hidden_states=None) -> CanineModelOutputWithPooling:
+        """The three encoders, as every head runs them: inputs checked, output flags resolved."""
         config, rate = self.config, self.config.downsampling_rate
-        length = self._check(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        length = self._check(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                             position_ids=position_ids, inputs_embeds=inputs_embeds)
+        output_attentions, output_hidden_states, _ = config.output_options(output_attentions, output_hidden_states)
         outputs = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
 
         chars = self.char_embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, T, C)
@@ -301,33 +304,28 @@ class CanineModel(CaninePreTrainedModel):
             molecule_mask = padding_mask(F.max_pool1d(attention_mask[:, None].float(), rate, rate)[:, 0], chars.dtype)
         chars, h1, a1 = self.initial_char_encoder(chars, char_mask, **outputs)
         molecules, h2, a2 = self.encoder(self.chars_to_molecules(chars), molecule_mask,
-                                         self.get_head_mask(head_mask, config.num_hidden_layers), **outputs)
+                                         head_mask=self.get_head_mask(head_mask, config.num_hidden_layers), **outputs)
         pooled = self.pooler(molecules) if self.pooler is not None else None  # (B, C)
         x = self.projection(torch.cat([chars, repeat_molecules(molecules, length, rate)], dim=-1))  # (B, T, C)
         x, h3, a3 = self.final_char_encoder(x, char_mask, **outputs)
         return CanineModelOutputWithPooling(x, pooled, h1 + h2 + h3 if output_hidden_states else None,
                                             a1 + a2 + a3 if output_attentions else None)
 
-    def _check(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds) -> int:
+    def _check(self, *, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds) -> int:
         """Bad input fails here with the argument named; returns the sequence length T."""
         config = self.config
-        inputs.one_of(input_ids, inputs_embeds)
-        if input_ids is not None:
-            check_index(input_ids, "input_ids", UNICODE_SIZE, "Unicode code points")
-            shape = input_ids.shape
-        else:
-            inputs.check_embeds(inputs_embeds, config.hidden_size)
-            shape = inputs_embeds.shape[:2]
-        inputs.check_length(shape[1], config.max_position_embeddings)
+        shape = inputs.check_sequence(input_ids, inputs_embeds, attention_mask, vocab_size=UNICODE_SIZE,
+                                      width=config.hidden_size, max_positions=config.max_position_embeddings,
+                                      **CODE_POINTS)
         if shape[1] < config.downsampling_rate:
             raise ValueError(f"sequence length {shape[1]} is shorter than downsampling_rate={config.downsampling_rate}:"
                              " CANINE needs at least one molecule; pad the input")
-        inputs.check_mask(attention_mask, shape)
         if token_type_ids is not None:
-            check_index(token_type_ids, "token_type_ids", config.type_vocab_size, "type_vocab_size")
+            inputs.check_ids(token_type_ids, config.type_vocab_size, name="token_type_ids", bound="type_vocab_size",
+                             range_error=ValueError)
         if position_ids is not None:
-            check_index(position_ids, "position_ids", config.num_hash_buckets, "num_hash_buckets: the rows of "
-                        "char_position_embeddings", rank=max(1, min(2, position_ids.dim())))
+            inputs.check_positions(position_ids, config.num_hash_buckets, range_error=ValueError,
+                                   bound="num_hash_buckets: the rows of char_position_embeddings")
         elif shape[1] > config.num_hash_buckets:
             raise ValueError(f"sequence length {shape[1]} exceeds the {config.num_hash_buckets} rows of "
                              "char_position_embeddings (num_hash_buckets)")
@@ -353,12 +351,14 @@ class _CanineClassifier(CaninePreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self.canine.encode(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-                                 output_attentions, output_hidden_states)
+        out = self.canine.encode(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                 position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                                 output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         features = out.last_hidden_state if self.per_character else out.pooler_output
         logits = self.classifier(self.dropout(features))  # (B, num_labels) | (B, T, num_labels)
         loss = None if labels is None else self.loss(logits, labels)
-        return finish(self.output_class(loss, logits, out.hidden_states, out.attentions), self._return_dict(return_dict))
+        return finish(self.output_class(loss, logits, out.hidden_states, out.attentions),
+                      self.config.output_options(return_dict=return_dict).return_dict)
 
 
 class CanineForSequenceClassification(_CanineClassifier):
@@ -386,17 +386,17 @@ class CanineForMultipleChoice(_CanineClassifier):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
-        if input_ids is not None:
-            check_index(input_ids, "input_ids", UNICODE_SIZE, "Unicode code points", rank=3)
-        elif inputs_embeds is not None:
-            inputs.check_embeds(inputs_embeds, self.config.hidden_size, rank=4)
-        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        out = self.canine.encode(*flatten_choices(input_ids, attention_mask, token_type_ids, position_ids), head_mask,
-                                 *flatten_choices(inputs_embeds), output_attentions, output_hidden_states)
+        num_choices = inputs.check_choices(input_ids, inputs_embeds, vocab_size=UNICODE_SIZE,
+                                           width=self.config.hidden_size, **CODE_POINTS)
+        input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds = flatten_choices(
+            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        out = self.canine.encode(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                 position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                                 output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.classifier(self.dropout(out.pooler_output)).view(-1, num_choices)  # (B, N)
         loss = None if labels is None else self.loss(logits, labels)
         return finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions),
-                      self._return_dict(return_dict))
+                      self.config.output_options(return_dict=return_dict).return_dict)
 
 
 class CanineForQuestionAnswering(CaninePreTrainedModel):
@@ -425,10 +425,11 @@ class CanineForQuestionAnswering(CaninePreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
                 output_hidden_states=None, return_dict=None):
-        out = self.canine.encode(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-                                 output_attentions, output_hidden_states)
+        out = self.canine.encode(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                 position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                                 output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.qa_outputs(out.last_hidden_state)  # (B, T, num_labels)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = span_qa_loss(start_logits, end_logits, start_positions, end_positions)
         return finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions),
-                      self._return_dict(return_dict))
+                      self.config.output_options(return_dict=return_dict).return_dict)

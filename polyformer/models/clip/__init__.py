@@ -1,1 +1,2 @@
-"""CLIP's preprocessing, which GroupViT uses: `CLIPTokenizer` / `CLIPTokenizerFast` and `CLIPProcessor`."""
+"""CLIP's preprocessing, which GroupViT uses: `CLIPTokenizer` / `CLIPTokenizerFast`, `CLIPImageProcessor` and
+`CLIPProcessor`."""

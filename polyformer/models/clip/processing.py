@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ...image_processing.clip import CLIPImageProcessor
+from .image_processing import CLIPImageProcessor
 from ...image_processing.processor import ProcessorMixin
 from ...tokenization.encoding import BatchEncoding
 

@@ -92,7 +92,7 @@ class TransformerBlock(Module):
 
 class Transformer(Module):
     @nn.compact
-    def __call__(self, x, bias, deterministic, output_attentions, output_hidden_states):
+    def __call__(self, x, bias, *, deterministic: bool, output_attentions: bool, output_hidden_states: bool):
         block = partial(TransformerBlock, self.config, self.dtype)
         return Stack(block, self.config.n_layers, name="layer")(
             x, bias, deterministic=deterministic, output_attentions=output_attentions,
@@ -108,7 +108,8 @@ class DistilBertModule(Module):
         x = Embeddings(self.config, self.dtype, name="embeddings")(input_ids, deterministic)
         bias = (MASKED * (1.0 - attention_mask.astype(self.dtype)))[:, None, None, :]  # (B, 1, 1, S)
         x, hidden_states, attentions = Transformer(self.config, self.dtype, name="transformer")(
-            x, bias, deterministic, output_attentions, output_hidden_states)
+            x, bias, deterministic=deterministic, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states)
         return FlaxBaseModelOutput(x, hidden_states, attentions)
 
 
@@ -119,7 +120,8 @@ class _Head(Module):
     def __call__(self, input_ids, attention_mask, deterministic: bool = True, output_attentions: bool = False,
                  output_hidden_states: bool = False):
         encoder = DistilBertModule(self.config, self.dtype, name="distilbert")
-        out = encoder(input_ids, attention_mask, deterministic, output_attentions, output_hidden_states)
+        out = encoder(input_ids, attention_mask, deterministic=deterministic, output_attentions=output_attentions,
+                      output_hidden_states=output_hidden_states)
         return self.head(encoder, out, deterministic)
 
     def dense(self, features: int, name: str):
@@ -159,7 +161,8 @@ class MultipleChoiceModule(_Head):
                  output_hidden_states: bool = False):
         num_choices = input_ids.shape[1]
         flat = (t.reshape(-1, t.shape[-1]) for t in (input_ids, attention_mask))
-        out = super().__call__(*flat, deterministic, output_attentions, output_hidden_states)
+        out = super().__call__(*flat, deterministic=deterministic, output_attentions=output_attentions,
+                               output_hidden_states=output_hidden_states)
         return FlaxMultipleChoiceModelOutput(out.logits.reshape(-1, num_choices), out.hidden_states, out.attentions)
 
     def head(self, encoder, out, deterministic):
@@ -193,8 +196,8 @@ class FlaxDistilBertPreTrainedModel(FlaxPreTrainedModel):
         """input_ids (B, T) ((B, N, T) for multiple choice); attention_mask like it, 1 keep / 0 padding;
         `params` instead of `model.params`; `train=True` with a `dropout_rng` turns dropout on.
         `head_mask` is ignored, as in 4.37."""
-        output_attentions, output_hidden_states, return_dict = self._flags(output_attentions, output_hidden_states,
-                                                                           return_dict)
+        output_attentions, output_hidden_states, return_dict = self.output_options(
+            output_attentions, output_hidden_states, return_dict)
         if attention_mask is None:
             attention_mask = jnp.ones_like(input_ids)
         out = self._apply(params, jnp.asarray(input_ids, "i4"), jnp.asarray(attention_mask, "i4"),

@@ -16,6 +16,7 @@ from ...tf.heads import classification_loss, span_qa_loss, token_loss
 from ...tf.layers import Embedding, Layer, LayerNorm, Linear, activation, dropout, grow_rows, replace_weight, run_layers
 from ...tf.modeling import TFPreTrainedModel
 from ...outputs import finish
+from ...value_rules import one_of
 from ...tf.outputs import (TFBaseModelOutput, TFMaskedLMOutput, TFMultipleChoiceModelOutput,
                            TFQuestionAnsweringModelOutput, TFSequenceClassifierOutput, TFTokenClassifierOutput)
 from .configuration import DistilBertConfig
@@ -129,10 +130,7 @@ class TFDistilBertMainLayer(Layer):
 
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=False,
              output_hidden_states=False, training=False) -> TFBaseModelOutput:
-        if input_ids is not None and inputs_embeds is not None:
-            raise ValueError("You cannot specify both input_ids and inputs_embeds at the same time")
-        if input_ids is None and inputs_embeds is None:
-            raise ValueError("You have to specify either input_ids or inputs_embeds")
+        one_of(input_ids, inputs_embeds)
         if head_mask is not None:
             raise NotImplementedError("head_mask is not supported by the TensorFlow DistilBERT classes (nor by 4.37's)")
         x = self.embeddings(input_ids, inputs_embeds, training=training)  # (B, T, C)
@@ -159,12 +157,13 @@ class TFDistilBertPreTrainedModel(TFPreTrainedModel):
     def get_input_embeddings(self):
         return self.distilbert.embeddings.word_embeddings
 
-    def encode(self, input_ids, attention_mask, head_mask, inputs_embeds, output_attentions, output_hidden_states,
-               return_dict, training):
+    def encode(self, *, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
+               output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
         """Resolve the output flags and run the encoder: (encoder output, return_dict)."""
-        output_attentions, output_hidden_states, return_dict = self.output_flags(
+        output_attentions, output_hidden_states, return_dict = self.config.output_options(
             output_attentions, output_hidden_states, return_dict)
-        out = self.distilbert(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions=output_attentions,
+        out = self.distilbert(input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                              inputs_embeds=inputs_embeds, output_attentions=output_attentions,
                               output_hidden_states=output_hidden_states, training=training)
         return out, return_dict
 
@@ -183,9 +182,27 @@ class TFDistilBertModel(TFDistilBertPreTrainedModel):
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, training=False):
         """input_ids (B, T) or inputs_embeds (B, T, C); attention_mask (B, T), 1 keep / 0 padding."""
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         return finish(out, return_dict)
+
+
+class _TFDistilBertLabelledHead(TFDistilBertPreTrainedModel):
+    """A head called with the encoder's arguments plus `labels`; `head` turns the encoder output into the
+    head's output object."""
+
+    def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
+             output_hidden_states=None, return_dict=None, labels=None, training=False):
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
+        return finish(self.head(out, labels, training), return_dict)
+
+    def head(self, out: TFBaseModelOutput, labels, training):
+        raise NotImplementedError
 
 
 class TFDistilBertLMHead(Layer):
@@ -204,7 +221,7 @@ class TFDistilBertLMHead(Layer):
         return tf.matmul(x, self.input_embeddings.word_embeddings.table, transpose_b=True) + self.bias
 
 
-class TFDistilBertForMaskedLM(TFDistilBertPreTrainedModel):
+class TFDistilBertForMaskedLM(_TFDistilBertLabelledHead):
     """Masked-LM head: vocab_transform -> activation -> LayerNorm -> vocab_projector (tied to the word
     embeddings). labels (B, T) in [0, vocab_size) or -100 (ignored); loss (1,)."""
 
@@ -218,16 +235,13 @@ class TFDistilBertForMaskedLM(TFDistilBertPreTrainedModel):
     def get_output_embeddings(self):
         return self.vocab_projector
 
-    def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
-             output_hidden_states=None, return_dict=None, labels=None, training=False):
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+    def head(self, out, labels, training):
         logits = self.vocab_projector(self.vocab_layer_norm(self.act(self.vocab_transform(out.last_hidden_state))))
         loss = None if labels is None else token_loss(labels, logits)
-        return finish(TFMaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return TFMaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class _ClassifierOnFirstToken(TFDistilBertPreTrainedModel):
+class _ClassifierOnFirstToken(_TFDistilBertLabelledHead):
     """[CLS] -> pre_classifier -> ReLU -> dropout -> classifier (num_outputs)."""
 
     num_outputs: Optional[int] = None  # None: config.num_labels
@@ -247,13 +261,10 @@ class _ClassifierOnFirstToken(TFDistilBertPreTrainedModel):
 class TFDistilBertForSequenceClassification(_ClassifierOnFirstToken):
     """labels (B,): class ids (cross-entropy) or, with num_labels=1, regression targets (MSE); loss (B,)."""
 
-    def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
-             output_hidden_states=None, return_dict=None, labels=None, training=False):
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+    def head(self, out, labels, training):
         logits = self.classify(out, training)  # (B, num_labels)
         loss = None if labels is None else classification_loss(labels, logits)
-        return finish(TFSequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return TFSequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
 class TFDistilBertForMultipleChoice(_ClassifierOnFirstToken):
@@ -266,8 +277,10 @@ class TFDistilBertForMultipleChoice(_ClassifierOnFirstToken):
         first = input_ids if input_ids is not None else inputs_embeds
         num_choices = tf.shape(first)[1] if first is not None else None
         input_ids, attention_mask, inputs_embeds = (_flatten_choices(t) for t in (input_ids, attention_mask, inputs_embeds))
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         logits = tf.reshape(self.classify(out, training), (-1, num_choices))  # (B, N)
         loss = None if labels is None else classification_loss(labels, logits)
         return finish(TFMultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -278,7 +291,7 @@ def _flatten_choices(t: Optional[tf.Tensor]) -> Optional[tf.Tensor]:
     return None if t is None else tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], axis=0))
 
 
-class TFDistilBertForTokenClassification(TFDistilBertPreTrainedModel):
+class TFDistilBertForTokenClassification(_TFDistilBertLabelledHead):
     """A label per token: logits (B, T, num_labels), labels (B, T) with -100 ignored; loss (1,)."""
 
     def __init__(self, config: DistilBertConfig, *inputs, **kwargs):
@@ -286,13 +299,10 @@ class TFDistilBertForTokenClassification(TFDistilBertPreTrainedModel):
         self.num_labels = config.num_labels
         self.classifier = Linear(config.dim, config.num_labels, std=config.initializer_range, name="classifier")
 
-    def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
-             output_hidden_states=None, return_dict=None, labels=None, training=False):
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+    def head(self, out, labels, training):
         logits = self.classifier(dropout(out.last_hidden_state, self.config.dropout, training))
         loss = None if labels is None else token_loss(labels, logits)
-        return finish(TFTokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+        return TFTokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
 class TFDistilBertForQuestionAnswering(TFDistilBertPreTrainedModel):
@@ -307,8 +317,10 @@ class TFDistilBertForQuestionAnswering(TFDistilBertPreTrainedModel):
 
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, start_positions=None, end_positions=None, training=False):
-        out, return_dict = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                       output_hidden_states, return_dict, training)
+        out, return_dict = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         logits = self.qa_outputs(dropout(out.last_hidden_state, self.config.qa_dropout, training))  # (B, T, 2)
         start_logits, end_logits = logits[..., 0], logits[..., 1]
         loss = span_qa_loss(start_logits, end_logits, start_positions, end_positions)

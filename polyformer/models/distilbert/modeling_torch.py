@@ -109,7 +109,7 @@ class TransformerBlock(nn.Module):
         self.output_layer_norm = nn.LayerNorm(config.dim, eps=LN_EPS)
 
     def forward(self, x, mask, packing=None, head_mask=None, output_attentions=False):
-        attn, weights = self.attention(x, mask, packing, head_mask, output_attentions)
+        attn, weights = self.attention(x, mask, packing, head_mask=head_mask, output_attentions=output_attentions)
         x = self.sa_layer_norm(attn + x)
         return self.output_layer_norm(self.ffn(x) + x), weights
 
@@ -120,7 +120,7 @@ class Transformer(nn.Module):
         self.layer = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
         self.gradient_checkpointing = False
 
-    def forward(self, x, mask, packing, head_mask, output_hidden_states, output_attentions):
+    def forward(self, x, mask, packing=None, *, head_mask=None, output_hidden_states=False, output_attentions=False):
         return run_layers(self.layer, x, mask, packing, head_mask=head_mask, output_hidden_states=output_hidden_states,
                           output_attentions=output_attentions, gradient_checkpointing=self.gradient_checkpointing)
 
@@ -130,9 +130,6 @@ class DistilBertPreTrainedModel(PreTrainedModel):
     base_model_prefix = "distilbert"
     _no_split_modules = ["TransformerBlock"]  # device_map (4.37 has none for DistilBERT)
     _supports_flash_attn_2 = True  # the only family here whose attention runs flash-attn (as in 4.37)
-
-    def _return_dict(self, return_dict: Optional[bool]) -> bool:
-        return self.config.use_return_dict if return_dict is None else return_dict
 
 
 class DistilBertModel(DistilBertPreTrainedModel):
@@ -191,23 +188,19 @@ class DistilBertModel(DistilBertPreTrainedModel):
     ):
         """input_ids (B, T) or inputs_embeds (B, T, C); attention_mask (B, T), 1 keep / 0 padding;
         head_mask (H,) or (L, H), 1 keep / 0 drop a head."""
-        out = self.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions, output_hidden_states)
-        return finish(out, self._return_dict(return_dict))
+        out = self.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                          inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                          output_hidden_states=output_hidden_states)
+        return finish(out, self.config.output_options(return_dict=return_dict).return_dict)
 
-    def encode(self, input_ids, attention_mask, head_mask, inputs_embeds, output_attentions, output_hidden_states,
-               skip_padding: bool = False) -> BaseModelOutput:
+    def encode(self, *, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
+               output_attentions=None, output_hidden_states=None, skip_padding: bool = False) -> BaseModelOutput:
+        """The encoder, as every head runs it: inputs checked, output flags resolved, a BaseModelOutput.
+        `skip_padding`: heads that read position 0 only may run without the padded rows."""
         config = self.config
-        inputs.one_of(input_ids, inputs_embeds)
-        if input_ids is not None:
-            inputs.check_ids(input_ids, config.vocab_size)
-            shape = input_ids.shape
-        else:
-            inputs.check_embeds(inputs_embeds, config.dim)
-            shape = inputs_embeds.shape[:2]
-        inputs.check_length(shape[1], config.max_position_embeddings)
-        inputs.check_mask(attention_mask, shape)
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        inputs.check_sequence(input_ids, inputs_embeds, attention_mask, vocab_size=config.vocab_size,
+                              width=config.dim, max_positions=config.max_position_embeddings)
+        output_attentions, output_hidden_states, _ = config.output_options(output_attentions, output_hidden_states)
 
         x = self.embeddings(input_ids, inputs_embeds)  # (B, T, C)
         mask = padding_mask(attention_mask, x.dtype, config._attn_implementation)
@@ -218,8 +211,8 @@ class DistilBertModel(DistilBertPreTrainedModel):
             packing = Packing(attention_mask)
             x = packing.pack(x)  # (N, C)
         x, hidden_states, attentions = self.transformer(
-            x, mask, packing, self.get_head_mask(head_mask, config.n_layers), output_hidden_states, output_attentions
-        )
+            x, mask, packing, head_mask=self.get_head_mask(head_mask, config.n_layers),
+            output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         if packing is not None:
             x = packing.pad(x)
         return BaseModelOutput(x, hidden_states, attentions)
@@ -254,12 +247,14 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                     output_hidden_states)
+        out = self.distilbert.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                     inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                     output_hidden_states=output_hidden_states)
         h = self.vocab_layer_norm(self.activation(self.vocab_transform(out.last_hidden_state)))
         logits = self.vocab_projector(h)  # (B, T, vocab_size)
         loss = None if labels is None else cross_entropy_loss(logits, labels)
-        return finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), self._return_dict(return_dict))
+        return finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions),
+                      self.config.output_options(return_dict=return_dict).return_dict)
 
 
 class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
@@ -277,13 +272,15 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                     output_hidden_states, skip_padding=True)  # reads position 0 only
+        out = self.distilbert.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                     inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                     output_hidden_states=output_hidden_states,
+                                     skip_padding=True)  # the head reads position 0 only
         pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B, C)
         logits = self.classifier(pooled)  # (B, num_labels)
         loss = None if labels is None else classification_loss(logits, labels, self.config)
         return finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions),
-                      self._return_dict(return_dict))
+                      self.config.output_options(return_dict=return_dict).return_dict)
 
 
 class DistilBertForMultipleChoice(DistilBertPreTrainedModel):
@@ -299,19 +296,18 @@ class DistilBertForMultipleChoice(DistilBertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
-        if input_ids is not None:
-            inputs.check_ids(input_ids, self.config.vocab_size, rank=3)
-        elif inputs_embeds is not None:
-            inputs.check_embeds(inputs_embeds, self.config.dim, rank=4)
-        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        num_choices = inputs.check_choices(input_ids, inputs_embeds, vocab_size=self.config.vocab_size,
+                                           width=self.config.dim)
         input_ids, attention_mask, inputs_embeds = flatten_choices(input_ids, attention_mask, inputs_embeds)
-        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                     output_hidden_states, skip_padding=True)  # reads position 0 only
+        out = self.distilbert.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                     inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                     output_hidden_states=output_hidden_states,
+                                     skip_padding=True)  # the head reads position 0 only
         pooled = self.dropout(F.relu(self.pre_classifier(out.last_hidden_state[:, 0])))  # (B*N, C)
         logits = self.classifier(pooled).view(-1, num_choices)  # (B, N)
         loss = None if labels is None else cross_entropy_loss(logits, labels)
         return finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions),
-                      self._return_dict(return_dict))
+                      self.config.output_options(return_dict=return_dict).return_dict)
 
 
 class DistilBertForTokenClassification(DistilBertPreTrainedModel):
@@ -327,12 +323,13 @@ class DistilBertForTokenClassification(DistilBertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, labels=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None):
-        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                     output_hidden_states)
+        out = self.distilbert.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                     inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                     output_hidden_states=output_hidden_states)
         logits = self.classifier(self.dropout(out.last_hidden_state))
         loss = None if labels is None else cross_entropy_loss(logits, labels)
         return finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions),
-                      self._return_dict(return_dict))
+                      self.config.output_options(return_dict=return_dict).return_dict)
 
 
 class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
@@ -351,10 +348,11 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None,
                 start_positions=None, end_positions=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
-        out = self.distilbert.encode(input_ids, attention_mask, head_mask, inputs_embeds, output_attentions,
-                                     output_hidden_states)
+        out = self.distilbert.encode(input_ids=input_ids, attention_mask=attention_mask, head_mask=head_mask,
+                                     inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+                                     output_hidden_states=output_hidden_states)
         logits = self.qa_outputs(self.dropout(out.last_hidden_state))  # (B, T, 2)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = span_qa_loss(start_logits, end_logits, start_positions, end_positions)
         return finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions),
-                      self._return_dict(return_dict))
+                      self.config.output_options(return_dict=return_dict).return_dict)

@@ -132,8 +132,8 @@ class FlaxGPTJPreTrainedModel(FlaxPreTrainedModel):
         """input_ids (B, T); attention_mask (B, S) 1 keep / 0 padding (S = T, or the cache length);
         position_ids (B, T), required with past_key_values (the "cache" collection of `init_cache` or of
         an earlier call, returned updated as `past_key_values`)."""
-        output_attentions, output_hidden_states, return_dict = self._flags(output_attentions, output_hidden_states,
-                                                                           return_dict)
+        output_attentions, output_hidden_states, return_dict = self.output_options(
+            output_attentions, output_hidden_states, return_dict)
         batch, length = input_ids.shape
         if position_ids is None:
             if past_key_values is not None:

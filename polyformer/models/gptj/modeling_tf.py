@@ -26,6 +26,7 @@ from ...tf.modeling import TFPreTrainedModel
 from ...tf.outputs import (TFBaseModelOutputWithPast, TFCausalLMOutputWithPast, TFQuestionAnsweringModelOutput,
                            TFSequenceClassifierOutputWithPast)
 from ...tf.rotary import Rotary
+from ...value_rules import one_of
 from .configuration import GPTJConfig
 
 logger = logging.getLogger(__name__)
@@ -117,10 +118,7 @@ class TFGPTJMainLayer(Layer):
     def call(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
              head_mask=None, inputs_embeds=None, use_cache=False, output_attentions=False, output_hidden_states=False,
              training=False, cache_index=None) -> TFBaseModelOutputWithPast:
-        if input_ids is not None and inputs_embeds is not None:
-            raise ValueError("You cannot specify both input_ids and inputs_embeds at the same time")
-        if input_ids is None and inputs_embeds is None:
-            raise ValueError("You have to specify either input_ids or inputs_embeds")
+        one_of(input_ids, inputs_embeds)
         if head_mask is not None:
             raise NotImplementedError("head_mask is not supported by the TensorFlow GPT-J classes (nor by 4.37's)")
         x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
@@ -161,14 +159,16 @@ class TFGPTJPreTrainedModel(TFPreTrainedModel):
     def get_input_embeddings(self):
         return self.transformer.wte
 
-    def decode(self, input_ids, past_key_values, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-               use_cache, output_attentions, output_hidden_states, return_dict, training):
+    def decode(self, *, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None,
+               position_ids=None, head_mask=None, inputs_embeds=None, use_cache=None, output_attentions=None,
+               output_hidden_states=None, return_dict=None, training=False):
         """Resolve the flags from the config and run the decoder: (decoder output, return_dict)."""
-        output_attentions, output_hidden_states, return_dict = self.output_flags(
+        output_attentions, output_hidden_states, return_dict = self.config.output_options(
             output_attentions, output_hidden_states, return_dict)
         use_cache = self.config.use_cache if use_cache is None else bool(use_cache)
-        out = self.transformer(input_ids, past_key_values, attention_mask, token_type_ids, position_ids, head_mask,
-                               inputs_embeds, use_cache=use_cache, output_attentions=output_attentions,
+        out = self.transformer(input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids, position_ids=position_ids, head_mask=head_mask,
+                               inputs_embeds=inputs_embeds, use_cache=use_cache, output_attentions=output_attentions,
                                output_hidden_states=output_hidden_states, training=training)
         return out, return_dict
 
@@ -188,9 +188,11 @@ class TFGPTJModel(TFGPTJPreTrainedModel):
              return_dict=None, training=False):
         """input_ids (B, T) or inputs_embeds (B, T, C): the new tokens; past_key_values per layer (key, value);
         attention_mask (B, past + T), 1 keep / 0 padding; position_ids (B|1, T), default past .. past + T - 1."""
-        out, return_dict = self.decode(input_ids, past_key_values, attention_mask, token_type_ids, position_ids,
-                                       head_mask, inputs_embeds, use_cache, output_attentions, output_hidden_states,
-                                       return_dict, training)
+        out, return_dict = self.decode(input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+                                       token_type_ids=token_type_ids, position_ids=position_ids, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, use_cache=use_cache, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         return finish(out, return_dict)
 
 
@@ -201,9 +203,11 @@ class _TFGPTJLabelledHead(TFGPTJPreTrainedModel):
     def call(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
              head_mask=None, inputs_embeds=None, labels=None, use_cache=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, training=False):
-        out, return_dict = self.decode(input_ids, past_key_values, attention_mask, token_type_ids, position_ids,
-                                       head_mask, inputs_embeds, use_cache, output_attentions, output_hidden_states,
-                                       return_dict, training)
+        out, return_dict = self.decode(input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+                                       token_type_ids=token_type_ids, position_ids=position_ids, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, use_cache=use_cache, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         return finish(self.head(out, input_ids, labels), return_dict)
 
     def head(self, out: TFBaseModelOutputWithPast, input_ids, labels):
@@ -237,8 +241,8 @@ class TFGPTJForCausalLM(TFGenerationMixin, _TFGPTJLabelledHead):
         return tf.cast(self.lm_head(out.last_hidden_state[:, -1]), tf.float32), out.past_key_values
 
     def decode_step(self, token, attention_mask, position_ids, cache, index):
-        out = self.transformer(token, cache, attention_mask, position_ids=position_ids, use_cache=True,
-                               cache_index=index)
+        out = self.transformer(token, past_key_values=cache, attention_mask=attention_mask, position_ids=position_ids,
+                               use_cache=True, cache_index=index)
         return tf.cast(self.lm_head(out.last_hidden_state[:, -1]), tf.float32), out.past_key_values
 
 
@@ -277,9 +281,11 @@ class TFGPTJForQuestionAnswering(TFGPTJPreTrainedModel):
     def call(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
              head_mask=None, inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, training=False):
-        out, return_dict = self.decode(input_ids, past_key_values, attention_mask, token_type_ids, position_ids,
-                                       head_mask, inputs_embeds, False, output_attentions, output_hidden_states,
-                                       return_dict, training)
+        out, return_dict = self.decode(input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+                                       token_type_ids=token_type_ids, position_ids=position_ids, head_mask=head_mask,
+                                       inputs_embeds=inputs_embeds, use_cache=False, output_attentions=output_attentions,
+                                       output_hidden_states=output_hidden_states, return_dict=return_dict,
+                                       training=training)
         logits = self.qa_outputs(out.last_hidden_state)  # (B, T, 2)
         start_logits, end_logits = logits[..., 0], logits[..., 1]
         loss = span_qa_loss(start_logits, end_logits, start_positions, end_positions)

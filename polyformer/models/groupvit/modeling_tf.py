@@ -127,9 +127,10 @@ class TFGroupViTTextModel(TFGroupViTPreTrainedModel):
 
     def call(self, input_ids=None, attention_mask=None, position_ids=None, output_attentions=None,
              output_hidden_states=None, return_dict=None, training=False):
-        output_attentions, output_hidden_states, return_dict = self.output_flags(
+        output_attentions, output_hidden_states, return_dict = self.config.output_options(
             output_attentions, output_hidden_states, return_dict)
-        out = self.groupvit.text_model(input_ids, attention_mask, position_ids, output_attentions=output_attentions,
+        out = self.groupvit.text_model(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                       output_attentions=output_attentions,
                                        output_hidden_states=output_hidden_states, training=training)
         return finish(out, return_dict)
 
@@ -145,7 +146,7 @@ class TFGroupViTVisionModel(TFGroupViTPreTrainedModel):
 
     def call(self, pixel_values=None, output_attentions=None, output_hidden_states=None, return_dict=None,
              training=False):
-        output_attentions, output_hidden_states, return_dict = self.output_flags(
+        output_attentions, output_hidden_states, return_dict = self.config.output_options(
             output_attentions, output_hidden_states, return_dict)
         out = self.groupvit.vision_model(pixel_values, output_attentions=output_attentions,
                                          output_hidden_states=output_hidden_states, training=training)
@@ -168,17 +169,18 @@ class TFGroupViTModel(TFGroupViTPreTrainedModel):
     def get_text_features(self, input_ids=None, attention_mask=None, position_ids=None, output_attentions=None,
                           output_hidden_states=None, return_dict=None, training=False) -> tf.Tensor:
         """(N, D) text features: the projection of the pooled text output, not normalised."""
-        flags = self.output_flags(output_attentions, output_hidden_states, return_dict)
-        text = self.groupvit.text_model(*(to_tensor(t) for t in (input_ids, attention_mask, position_ids)),
-                                        output_attentions=flags[0], output_hidden_states=flags[1], training=training)
+        options = self.config.output_options(output_attentions, output_hidden_states)
+        text = self.groupvit.text_model(to_tensor(input_ids), attention_mask=to_tensor(attention_mask),
+                                        position_ids=to_tensor(position_ids), output_attentions=options.output_attentions,
+                                        output_hidden_states=options.output_hidden_states, training=training)
         return project(self.groupvit.text_projection, text.pooler_output, training)
 
     def get_image_features(self, pixel_values=None, output_attentions=None, output_hidden_states=None,
                            return_dict=None, training=False) -> tf.Tensor:
         """(B, D) image features: the projection of the pooled vision output, not normalised."""
-        flags = self.output_flags(output_attentions, output_hidden_states, return_dict)
-        vision = self.groupvit.vision_model(to_tensor(pixel_values), output_attentions=flags[0],
-                                            output_hidden_states=flags[1], training=training)
+        options = self.config.output_options(output_attentions, output_hidden_states)
+        vision = self.groupvit.vision_model(to_tensor(pixel_values), output_attentions=options.output_attentions,
+                                            output_hidden_states=options.output_hidden_states, training=training)
         return project(self.groupvit.visual_projection, vision.pooler_output, training)
 
     def call(self, input_ids=None, pixel_values=None, attention_mask=None, position_ids=None, return_loss=None,
@@ -191,12 +193,13 @@ class TFGroupViTModel(TFGroupViTPreTrainedModel):
             raise ValueError("You have to specify either input_ids")
         if pixel_values is None:
             raise ValueError("You have to specify pixel_values")
-        output_attentions, output_hidden_states, return_dict = self.output_flags(
+        output_attentions, output_hidden_states, return_dict = self.config.output_options(
             True if output_segmentation else output_attentions, output_hidden_states, return_dict)
         main = self.groupvit
         vision = main.vision_model(pixel_values, output_attentions=output_attentions,
                                    output_hidden_states=output_hidden_states, training=training)
-        text = main.text_model(input_ids, attention_mask, position_ids, output_attentions=output_attentions,
+        text = main.text_model(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                               output_attentions=output_attentions,
                                output_hidden_states=output_hidden_states, training=training)
         image_embeds = normalize(project(main.visual_projection, vision.pooler_output, training))  # (B, D)
         text_embeds = normalize(project(main.text_projection, text.pooler_output, training))  # (N, D)

@@ -2,7 +2,7 @@
 
 Notation: B images, N texts, T text length, C width, O final groups, D projection_dim.
 
-    vision tower (vision_model.*): patches grouped stage by stage into O groups (vision.py)
+    vision tower (vision_model.*): patches grouped stage by stage into O groups (vision_torch.py)
     text tower (text_model.*): CLIP's causal transformer (pt/clip_layers.py)
     GroupViTModel: each tower's pooled output --Linear, BatchNorm, ReLU, Linear--> (., D), L2-normalised;
       logits_per_text (N, B) = exp(logit_scale) * text @ image^T
@@ -24,7 +24,7 @@ from ...outputs import BaseModelOutputWithPooling, ModelOutput, finish
 from ...pt.clip_layers import CLIPTextTransformer, contrastive_loss, init_clip_weights
 from ...pt.modeling import PreTrainedModel
 from .configuration import GroupViTConfig, GroupViTTextConfig, GroupViTVisionConfig
-from .vision import (GroupViTPatchEmbeddings, GroupViTStage, GroupViTVisionEmbeddings, GroupViTVisionTransformer,
+from .vision_torch import (GroupViTPatchEmbeddings, GroupViTStage, GroupViTVisionEmbeddings, GroupViTVisionTransformer,
                      grouping_from_attentions)
 
 
@@ -100,12 +100,6 @@ class GroupViTPreTrainedModel(PreTrainedModel):
             module.logit_scale.fill_(config.logit_scale_init_value)
         init_clip_weights(module, config.initializer_factor)
 
-    def _outputs(self, output_attentions, output_hidden_states, return_dict):
-        config = self.config
-        return (config.output_attentions if output_attentions is None else output_attentions,
-                config.output_hidden_states if output_hidden_states is None else output_hidden_states,
-                config.use_return_dict if return_dict is None else return_dict)
-
 
 class GroupViTTextModel(GroupViTPreTrainedModel):
     """GroupViT's text tower alone (CLIP's): last_hidden_state (B, T, C), pooler_output (B, C) at the
@@ -136,10 +130,10 @@ class GroupViTTextModel(GroupViTPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, output_attentions=None,
                 output_hidden_states=None, return_dict=None):
         """input_ids (B, T) CLIP token ids; attention_mask (B, T) 1 keep / 0 padding; position_ids (B, T)."""
-        output_attentions, output_hidden_states, return_dict = self._outputs(output_attentions, output_hidden_states,
-                                                                             return_dict)
-        out = self.text_model(input_ids, attention_mask, position_ids, output_attentions, output_hidden_states)
-        return finish(out, return_dict)
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.text_model(input_ids, attention_mask, position_ids, output_attentions=options.output_attentions,
+                              output_hidden_states=options.output_hidden_states)
+        return finish(out, options.return_dict)
 
 
 class GroupViTVisionModel(GroupViTPreTrainedModel):
@@ -169,10 +163,11 @@ class GroupViTVisionModel(GroupViTPreTrainedModel):
                 interpolate_pos_encoding: bool = False):
         """pixel_values (B, num_channels, H, W), normalised; H x W must be image_size unless
         interpolate_pos_encoding=True (not in 4.37's signature: there such images fail)."""
-        output_attentions, output_hidden_states, return_dict = self._outputs(output_attentions, output_hidden_states,
-                                                                             return_dict)
-        out = self.vision_model(pixel_values, output_attentions, output_hidden_states, interpolate_pos_encoding)
-        return finish(out, return_dict)
+        options = self.config.output_options(output_attentions, output_hidden_states, return_dict)
+        out = self.vision_model(pixel_values, output_attentions=options.output_attentions,
+                                output_hidden_states=options.output_hidden_states,
+                                interpolate_pos_encoding=interpolate_pos_encoding)
+        return finish(out, options.return_dict)
 
 
 class GroupViTModel(GroupViTPreTrainedModel):
@@ -207,15 +202,19 @@ class GroupViTModel(GroupViTPreTrainedModel):
     def get_text_features(self, input_ids=None, attention_mask=None, position_ids=None, output_attentions=None,
                           output_hidden_states=None, return_dict=None) -> torch.Tensor:
         """(N, D) text features: the projection of the pooled text output, not normalised."""
-        text = self.text_model(input_ids, attention_mask, position_ids, *self._outputs(output_attentions,
-                                                                                       output_hidden_states, None)[:2])
+        options = self.config.output_options(output_attentions, output_hidden_states)
+        text = self.text_model(input_ids, attention_mask, position_ids, output_attentions=options.output_attentions,
+                               output_hidden_states=options.output_hidden_states)
         return self.text_projection(text.pooler_output)
 
     def get_image_features(self, pixel_values=None, output_attentions=None, output_hidden_states=None,
                            return_dict=None, interpolate_pos_encoding: bool = False) -> torch.Tensor:
         """(B, D) image features: the projection of the pooled vision output, not normalised."""
-        flags = self._outputs(output_attentions, output_hidden_states, None)[:2]
-        return self.visual_projection(self.vision_model(pixel_values, *flags, interpolate_pos_encoding).pooler_output)
+        options = self.config.output_options(output_attentions, output_hidden_states)
+        vision = self.vision_model(pixel_values, output_attentions=options.output_attentions,
+                                   output_hidden_states=options.output_hidden_states,
+                                   interpolate_pos_encoding=interpolate_pos_encoding)
+        return self.visual_projection(vision.pooler_output)
 
     def forward(self, input_ids=None, pixel_values=None, attention_mask=None, position_ids=None, return_loss=None,
                 output_attentions=None, output_hidden_states=None, output_segmentation=None, return_dict=None,
@@ -224,10 +223,13 @@ class GroupViTModel(GroupViTPreTrainedModel):
         return_loss: CLIP's loss (N == B, text i with image i); output_segmentation: segmentation_logits
         (B, N, H, W), which turns output_attentions on, as in the reference."""
         output_segmentation = self.config.output_segmentation if output_segmentation is None else output_segmentation
-        output_attentions, output_hidden_states, return_dict = self._outputs(
+        output_attentions, output_hidden_states, return_dict = self.config.output_options(
             True if output_segmentation else output_attentions, output_hidden_states, return_dict)
-        vision = self.vision_model(pixel_values, output_attentions, output_hidden_states, interpolate_pos_encoding)
-        text = self.text_model(input_ids, attention_mask, position_ids, output_attentions, output_hidden_states)
+        vision = self.vision_model(pixel_values, output_attentions=output_attentions,
+                                   output_hidden_states=output_hidden_states,
+                                   interpolate_pos_encoding=interpolate_pos_encoding)
+        text = self.text_model(input_ids, attention_mask, position_ids, output_attentions=output_attentions,
+                               output_hidden_states=output_hidden_states)
         image_embeds = normalize(self.visual_projection(vision.pooler_output))  # (B, D)
         text_embeds = normalize(self.text_projection(text.pooler_output))  # (N, D)
         logit_scale = self.logit_scale.exp()

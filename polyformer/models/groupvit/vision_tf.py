@@ -1,4 +1,4 @@
-"""GroupViT's vision tower in TensorFlow (Keras 3), the outline of vision.py under the reference's TF names.
+"""GroupViT's vision tower in TensorFlow (Keras 3), the outline of vision_torch.py under the reference's TF names.
 
 Notation: B images, C width, P patches, L tokens entering a stage, G a stage's group tokens, O its output groups.
 

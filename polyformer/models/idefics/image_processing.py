@@ -15,9 +15,9 @@ from typing import Any, Callable, List, Optional, Union
 import numpy as np
 import PIL.Image
 
-from .base import BaseImageProcessor, BatchFeature
-from .transforms import (ChannelDimension, PILImageResampling, is_pil_image, make_list_of_images, resize,
-                         to_channel_dimension_format, to_numpy_array)
+from ...image_processing.base import BaseImageProcessor, BatchFeature
+from ...image_processing.transforms import (ChannelDimension, PILImageResampling, is_pil_image, make_list_of_images,
+                                            resize, to_channel_dimension_format, to_numpy_array)
 
 __all__ = ["IdeficsImageProcessor", "IDEFICS_STANDARD_MEAN", "IDEFICS_STANDARD_STD", "composite_on_white"]
 

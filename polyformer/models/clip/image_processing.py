@@ -15,10 +15,11 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
-from .base import BaseImageProcessor, BatchFeature, get_size_dict
-from .transforms import (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, ChannelDimension, PILImageResampling, convert_to_rgb,
-                         get_resize_output_image_size, infer_channel_dimension_format, is_scaled_image,
-                         make_list_of_images, resize, to_channel_dimension_format, to_numpy_array)
+from ...image_processing.base import BaseImageProcessor, BatchFeature, get_size_dict
+from ...image_processing.transforms import (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, ChannelDimension, PILImageResampling,
+                                            convert_to_rgb, get_resize_output_image_size, infer_channel_dimension_format,
+                                            is_scaled_image, make_list_of_images, resize, to_channel_dimension_format,
+                                            to_numpy_array)
 
 __all__ = ["CLIPImageProcessor"]
 

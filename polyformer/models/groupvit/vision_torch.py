@@ -228,7 +228,8 @@ class GroupViTVisionTransformer(nn.Module):
                 interpolate_pos_encoding=False) -> BaseModelOutputWithPooling:
         check_pixels(pixel_values, self.config, interpolate_pos_encoding)
         x = self.embeddings(pixel_values.to(self.embeddings.position_embeddings.dtype), interpolate_pos_encoding)
-        x, hidden_states, attentions = self.encoder(x, output_hidden_states, output_attentions)
+        x, hidden_states, attentions = self.encoder(x, output_hidden_states=output_hidden_states,
+                                                    output_attentions=output_attentions)
         x = self.layernorm(x)  # (B, O, C)
         return BaseModelOutputWithPooling(x, x.mean(dim=1), hidden_states, attentions)
 

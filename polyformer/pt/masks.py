@@ -10,10 +10,10 @@ from typing import Optional, Tuple
 import torch
 
 
-def padding_mask(attention_mask: Optional[torch.Tensor], dtype: torch.dtype, impl: str = "sdpa") -> Optional[torch.Tensor]:
+def padding_mask(attention_mask: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[torch.Tensor]:
     """A (B, S) 0/1 mask -> the additive (B, 1, 1, S) mask `attend` takes for a bidirectional encoder, 0 where
     kept and dtype-min where padded; None when nothing is masked, so SDPA can take its fast path.
-    (`impl` is accepted for the callers that pass it: every backend takes this one form, flash-attn too.)
+    (Every backend takes this one form, flash-attn too.)
     """
     if attention_mask is None or (not torch.jit.is_tracing() and bool(attention_mask.all())):
         return None  # (an ONNX export traces the masked path: the shortcut depends on the values)

@@ -203,7 +203,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
         output_attentions, output_hidden_states, _ = config.output_options(output_attentions, output_hidden_states)
 
         x = self.embeddings(input_ids, inputs_embeds)  # (B, T, C)
-        mask = padding_mask(attention_mask, x.dtype, config._attn_implementation)
+        mask = padding_mask(attention_mask, x.dtype)
         packing = None
         # Padded rows are visible in hidden states and attention maps, so skip them only when neither is asked.
         if skip_padding and mask is not None and not (output_hidden_states or output_attentions) \

@@ -216,29 +216,22 @@ def torch_runner(model, compile_step: bool = False) -> Callable[[Inputs, int], t
     return run
 
 
+TORCHAO_CONFIGS = {"int8": ("Int8WeightOnlyConfig", {}), "int8-dynamic": ("Int8DynamicActivationInt8WeightConfig", {}),
+                   "int4": ("Int4WeightOnlyConfig", {"group_size": INT4_GROUP})}  # transformers' quantized rows
+
+
 def load_transformers(folder: str, dtype: str, int8_base: str) -> Tuple[Callable, str]:
     import transformers
 
     kwargs, note = {}, ""
-    if dtype == "int8":
+    if dtype in TORCHAO_CONFIGS:
+        name, options = TORCHAO_CONFIGS[dtype]
         try:
-            from torchao.quantization import Int8WeightOnlyConfig
+            import torchao.quantization
         except ImportError as error:
             raise RuntimeError(f"torchao not installed ({error})") from error
-        kwargs["quantization_config"] = transformers.TorchAoConfig(Int8WeightOnlyConfig())
-        note = f"torchao {md.version('torchao')} Int8WeightOnlyConfig, {int8_base} activations"
-    elif dtype == "int8-dynamic":
-        try:
-            from torchao.quantization import Int8DynamicActivationInt8WeightConfig
-        except ImportError as error:
-            raise RuntimeError(f"torchao not installed ({error})") from error
-        kwargs["quantization_config"] = transformers.TorchAoConfig(Int8DynamicActivationInt8WeightConfig())
-        note = f"torchao {md.version('torchao')} Int8DynamicActivationInt8WeightConfig, float32"
-    elif dtype == "int4":
-        from torchao.quantization import Int4WeightOnlyConfig
-
-        kwargs["quantization_config"] = transformers.TorchAoConfig(Int4WeightOnlyConfig(group_size=INT4_GROUP))
-        note = f"torchao {md.version('torchao')} Int4WeightOnlyConfig(group_size={INT4_GROUP}), bfloat16"
+        kwargs["quantization_config"] = transformers.TorchAoConfig(getattr(torchao.quantization, name)(**options))
+        note = f"torchao {md.version('torchao')} {name}({options or ''}), {torch_dtype(dtype, int8_base)} activations"
     model = transformers.CodeGenForCausalLM.from_pretrained(folder, dtype=torch_dtype(dtype, int8_base), **kwargs)
     return torch_runner(model.eval()), note
 

@@ -1,7 +1,8 @@
 """Greedy decoding on CPU, CodeGen-350M's shape: polyformer against transformers 5.23 and CTranslate2 4.8.5.
 
-One run, one process, the same random weights and the same prompts for every engine, next to the
-machine's memory-read bandwidth measured in the same run. Run it in the benchmark venv
+One run, the same random weights and the same prompts for every engine, next to the machine's memory-read
+bandwidth measured in the same run; each engine is loaded and timed in a process of its own
+(`EngineProcess`: two runtimes' thread pools in one process slow each other on 2 cores). Run it in the benchmark venv
 (benchmarks/make_venv.sh builds .benchvenv/), alone on the machine:
 
     .benchvenv/bin/python benchmarks/decode.py [--reps 3] [--threads 2] [--new-tokens 128]
@@ -62,9 +63,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import gc
 import importlib.metadata as md
 import logging
+import multiprocessing
 import os
 import platform
 import statistics
@@ -193,7 +194,7 @@ class Engine:
     kind: str  # one of ENGINES
     dtype: str  # one of DTYPES
     layout: str  # for step_bytes
-    run: Callable[[Inputs, int], torch.Tensor]  # -> new token ids (B, N)
+    process: Optional["EngineProcess"] = None  # the engine, loaded in a process of its own
     note: str = ""
     error: str = ""
     warmup_s: Dict[int, float] = field(default_factory=dict)
@@ -236,17 +237,14 @@ def load_transformers(folder: str, dtype: str, int8_base: str) -> Tuple[Callable
     return torch_runner(model.eval()), note
 
 
-def load_polyformer(folder: str, dtype: str, int8_base: str, *, kind: str, cache: Dict) -> Tuple[Callable, str]:
-    """kind: "polyformer" (eager) and "polyformer-compiled" share one model; "polyformer-packed" and
-    "polyformer-packed-compiled" another (pack_linears_)."""
+def load_polyformer(folder: str, dtype: str, int8_base: str, *, kind: str) -> Tuple[Callable, str]:
+    """kind: "polyformer" (eager), "polyformer-compiled" (generate(compile=True)), "polyformer-packed" and
+    "polyformer-packed-compiled" (the same after pack_linears_)."""
     import polyformer
 
     packed = kind.startswith("polyformer-packed")
-    key = (dtype, int8_base, packed)
     kwargs, note = {}, ""
     if dtype == "int8":
-        if not hasattr(polyformer, "TorchAoConfig"):
-            raise RuntimeError("polyformer has no TorchAoConfig yet")
         kwargs["quantization_config"] = polyformer.TorchAoConfig("int8_weight_only")
         note = f"TorchAoConfig('int8_weight_only'), {int8_base} activations"
     elif dtype == "int8-dynamic":  # the output layer quantized too, as CTranslate2 does
@@ -256,13 +254,11 @@ def load_polyformer(folder: str, dtype: str, int8_base: str, *, kind: str, cache
     elif dtype == "int4":
         kwargs["quantization_config"] = polyformer.TorchAoConfig("int4_weight_only", group_size=INT4_GROUP)
         note = f"TorchAoConfig('int4_weight_only', group_size={INT4_GROUP}), bfloat16"
-    if key not in cache:  # eager and compiled share one model
-        cache[key] = polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=torch_dtype(dtype, int8_base),
-                                                                   **kwargs)
-        if packed:
-            polyformer.pack_linears_(cache[key])
-            note = (note + ", " if note else "") + "pack_linears_"
-    return torch_runner(cache[key], compile_step=kind.endswith("-compiled")), note
+    model = polyformer.CodeGenForCausalLM.from_pretrained(folder, torch_dtype=torch_dtype(dtype, int8_base), **kwargs)
+    if packed:
+        polyformer.pack_linears_(model)
+        note = (note + ", " if note else "") + "pack_linears_"
+    return torch_runner(model, compile_step=kind.endswith("-compiled")), note
 
 
 CT2_COMPUTE = {"float32": "float32", "bfloat16": "bfloat16", "int8": "int8_float32", "int8-dynamic": "int8_float32"}
@@ -344,17 +340,86 @@ def busy_seconds() -> Tuple[float, float]:
     return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system + own.children_user + own.children_system
 
 
-def timed(engine: Engine, inputs: Inputs, new: int) -> Tuple[float, torch.Tensor, float]:
+def timed(run: Callable[[Inputs, int], torch.Tensor], inputs: Inputs, new: int) -> Tuple[float, torch.Tensor, float]:
     """Seconds of one generate, its new ids, and the share of the machine's CPUs that other processes
     used meanwhile (on a shared 2-core machine anything else running skews the timing)."""
     time.sleep(PAUSE_S)
     all_before, own_before = busy_seconds()
     start = time.perf_counter()
-    ids = engine.run(inputs, new)
+    ids = run(inputs, new)
     seconds = time.perf_counter() - start
     all_after, own_after = busy_seconds()
     others = (all_after - all_before) - (own_after - own_before)
     return seconds, ids, max(others, 0.0) / (seconds * (os.cpu_count() or 1))
+
+
+# --- one process per engine ----------------------------------------------------------------------------------
+
+def load_engine(*, kind: str, folder: str, dtype: str, int8_base: str, threads: int,
+                workdir: str) -> Tuple[Callable[[Inputs, int], torch.Tensor], str]:
+    """(run(inputs, new) -> new ids (B, N), note) of one engine."""
+    if kind == "transformers":
+        return load_transformers(folder, dtype, int8_base)
+    if kind == "ctranslate2":
+        return load_ctranslate2(folder, dtype, threads, workdir)
+    return load_polyformer(folder, dtype, int8_base, kind=kind)
+
+
+def serve(conn, n_layer: int, load_args: Dict) -> None:
+    """An engine's process: load the engine, then answer timed runs, (inputs, new) -> ("ok", timed(...)),
+    until sent None."""
+    SHAPE["n_layer"] = n_layer
+    torch.set_num_threads(load_args["threads"])
+    quiet_libraries()
+    try:
+        run, note = load_engine(**load_args)
+    except Exception as error:  # noqa: BLE001 - reported in the table
+        conn.send(("error", f"{type(error).__name__}: {error}".splitlines()[0][:200]))
+        return
+    conn.send(("ok", note))
+    for message in iter(conn.recv, None):
+        try:
+            conn.send(("ok", timed(run, *message)))
+        except Exception as error:  # noqa: BLE001
+            conn.send(("error", f"{type(error).__name__}: {error}".splitlines()[0][:200]))
+
+
+class EngineProcess:
+    """One engine loaded in a process of its own (spawned), timed there. Two runtimes in one process
+    (torch's OpenMP threads, CTranslate2's) leave idle threads spinning against the engine being timed:
+    on 2 cores, polyformer's int8-dynamic step measured 41 tokens/s alone and 20 beside a CTranslate2
+    generator, and CTranslate2 lost too. Waiting for a request, a process uses no CPU."""
+
+    def __init__(self, **load_args):
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(child, SHAPE["n_layer"], load_args), daemon=True)
+        self.process.start()
+        status, self.note = self.conn.recv()
+        if status != "ok":
+            self.close()
+            raise RuntimeError(self.note)
+
+    def timed(self, inputs: Inputs, new: int) -> Tuple[float, torch.Tensor, float]:
+        """timed() of the engine's run, in its process."""
+        self.conn.send((inputs, new))
+        status, value = self.conn.recv()
+        if status != "ok":
+            raise RuntimeError(value)
+        return value
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.process.join(timeout=60)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+def quiet_libraries() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("transformers", "torchao", "torch._dynamo", "torch._inductor"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def main() -> None:
@@ -372,9 +437,7 @@ def main() -> None:
     parser.add_argument("--n-layer", type=int, default=SHAPE["n_layer"], help="fewer layers: a quick smoke run only")
     args = parser.parse_args()
     SHAPE["n_layer"] = args.n_layer
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in ("transformers", "torchao", "torch._dynamo", "torch._inductor"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    quiet_libraries()
 
     engines = [e for e in args.engines.split(",") if e]
     dtypes = [d for d in DTYPES if d in args.dtypes.split(",")]  # float32 first: it holds the reference ids
@@ -407,16 +470,14 @@ def main() -> None:
 
         if "float32" not in dtypes or "polyformer" not in engines:
             logger.info("computing the reference ids (polyformer eager float32)")
-            cache: Dict = {}
-            run, _ = load_polyformer(folder, "float32", args.int8_base, kind="polyformer", cache=cache)
+            process = EngineProcess(kind="polyformer", folder=folder, dtype="float32", int8_base=args.int8_base,
+                                    threads=args.threads, workdir=workdir)
             for b in batches:
-                reference[b] = run(inputs[b], new)
-            del run, cache
-            gc.collect()
+                reference[b] = process.timed(inputs[b], new)[1]
+            process.close()
 
         for dtype in dtypes:
             loaded: List[Engine] = []
-            cache = {}
             for kind in engines:
                 name = {"transformers": "transformers " + md.version("transformers"),
                         "ctranslate2": "CTranslate2 " + md.version("ctranslate2"),
@@ -427,16 +488,12 @@ def main() -> None:
                 layout = {"int8": "int8-ct2" if kind == "ctranslate2" else f"int8-{args.int8_base}",
                           "int8-dynamic": "int8-float32" if kind == "transformers" else "int8-ct2",
                           "int4": "int4-bfloat16"}.get(dtype, dtype)
-                engine = Engine(name, kind, dtype, layout, run=lambda inputs, new: None)
+                engine = Engine(name, kind, dtype, layout)
                 start = time.perf_counter()
                 try:
-                    if kind == "transformers":
-                        engine.run, engine.note = load_transformers(folder, dtype, args.int8_base)
-                    elif kind == "ctranslate2":
-                        engine.run, engine.note = load_ctranslate2(folder, dtype, args.threads, workdir)
-                    else:
-                        engine.run, engine.note = load_polyformer(folder, dtype, args.int8_base, kind=kind,
-                                                                  cache=cache)
+                    engine.process = EngineProcess(kind=kind, folder=folder, dtype=dtype, int8_base=args.int8_base,
+                                                   threads=args.threads, workdir=workdir)
+                    engine.note = engine.process.note
                     logger.info("%s %s loaded in %.1f s", name, dtype, time.perf_counter() - start)
                 except Exception as error:  # noqa: BLE001 - reported in the table
                     engine.error = f"{type(error).__name__}: {error}".splitlines()[0][:200]
@@ -450,13 +507,9 @@ def main() -> None:
                     if row.error:
                         continue
                     try:
-                        start = time.perf_counter()
-                        row.engine.run(inputs[b], args.warmup_tokens)
-                        row.engine.warmup_s[b] = time.perf_counter() - start
+                        row.engine.warmup_s[b] = row.engine.process.timed(inputs[b], args.warmup_tokens)[0]
                         if row.engine.kind.endswith("-compiled"):
-                            start = time.perf_counter()
-                            row.engine.run(inputs[b], args.warmup_tokens)  # a recompile would show here
-                            again = time.perf_counter() - start
+                            again = row.engine.process.timed(inputs[b], args.warmup_tokens)[0]  # a recompile shows here
                             compile_notes.append(f"{row.engine.name}, {dtype}, batch {b}: first call {row.engine.warmup_s[b]:.1f} s "
                                                  f"(compiling), second {again:.2f} s")
                             logger.info("compiled %s batch %d: first call %.1f s, second %.2f s", dtype, b,
@@ -471,7 +524,7 @@ def main() -> None:
                         if row.error:
                             continue
                         try:
-                            t, ids, others = timed(row.engine, inputs[b], new)
+                            t, ids, others = row.engine.process.timed(inputs[b], new)
                         except Exception as error:  # noqa: BLE001
                             row.error = f"{type(error).__name__}: {error}".splitlines()[0][:200]
                             logger.warning("%s %s batch %d: %s", row.engine.name, dtype, b, row.error)
@@ -487,11 +540,10 @@ def main() -> None:
                         logger.info("%s %s batch %d: %.1f tokens/s (median of %d), ids %s", row.engine.name, dtype, b,
                                     b * new / statistics.median(row.times), len(row.times),
                                     compare(row.ids, reference.get(b)))
-            del loaded, cache
-            for row in rows:  # the models go; the rows keep times and ids
-                if row.engine.dtype == dtype:
-                    row.engine.run = None
-            gc.collect()
+            for engine in loaded:  # the models go; the rows keep times and ids
+                if engine.process is not None:
+                    engine.process.close()
+                    engine.process = None
 
     bandwidth.append(read_bandwidth(args.bandwidth_gb))
     logger.info("bandwidth at the end: %.1f GB/s", bandwidth[1])

@@ -69,14 +69,33 @@ def test_compiled_step_decodes_as_the_eager_one(quant_type, kwargs, dtype):
 
 
 def test_int8_layer_is_its_dequantized_weight():
+    """Weight-only int8: the product of the dequantized weight by x, with x carried at 14 bits per row (two
+    7-bit halves): each value off by at most max|row| / 16254, so each output by at most that times the
+    absolute sum of the weight's row (float64 truth; 1e-5 for float32's own rounding)."""
     torch.manual_seed(0)
-    linear = torch.nn.Linear(64, 48)
+    linear = torch.nn.Linear(100, 48)  # 100: FBGEMM takes every width
     layer = Int8WeightOnlyLinear(linear)
-    assert layer.weight.dtype == torch.int8 and layer.weight_scale.shape == (48,)
-    assert (layer.dequantized() - linear.weight).abs().max() <= layer.weight_scale.max() / 2 + 1e-7  # half a step
-    x = torch.randn(3, 5, 64)
-    expected = torch.nn.functional.linear(x, layer.dequantized(), linear.bias)
-    assert_close(layer(x), expected)  # the same product, another kernel
+    weight = layer.dequantized()
+    assert weight.shape == (48, 100) and layer.weight_scale.shape == (48,)
+    assert (weight - linear.weight).abs().max() <= layer.weight_scale.max() / 2 + 1e-7  # half a step
+    steps = weight / layer.weight_scale[:, None]
+    assert (steps - steps.round()).abs().max() < 1e-4 and steps.abs().max() < 127.001  # int8 times a scale per row
+    x = torch.randn(3, 5, 100) * torch.tensor([0.01, 1.0, 100.0])[:, None, None]
+    x[1, 2] = 0  # an all-zero row
+    x[2, 0, 7] = 4000  # an outlier: its row's other values get coarser steps
+    truth = torch.nn.functional.linear(x.double(), weight.double(), linear.bias.double())
+    bound = x.abs().amax(-1, keepdim=True).double() / 16254 * weight.abs().sum(1).double()
+    for dtype in (torch.float32, torch.bfloat16):
+        inputs = x.to(dtype)
+        truth = torch.nn.functional.linear(inputs.double(), weight.double(), linear.bias.double())
+        with torch.no_grad():
+            got = layer(inputs)
+        assert got.dtype == dtype and got.shape == (3, 5, 48)
+        rounding = 1e-5 * (1 + truth.abs()) if dtype == torch.float32 else 2 ** -8 * truth.abs()  # the output's dtype
+        assert ((got.double() - truth).abs() <= bound + rounding).all(), dtype
+    assert (layer(x) - truth).abs().max() > 0  # x is rounded: not float32's product
+    with pytest.raises(RuntimeError, match="inference only"):
+        layer(torch.randn(2, 100, requires_grad=True))
 
 
 def test_int8_dynamic_layer_quantizes_each_row_over_its_own_range():
@@ -97,13 +116,12 @@ def test_int8_dynamic_layer_quantizes_each_row_over_its_own_range():
 def test_which_layers_are_converted():
     cls, path, _ = fixture("llama")
     model = cls.from_pretrained(path)
-    widths = {name: m.in_features for name, m in model.named_modules() if type(m) is torch.nn.Linear}
+    linears = {name for name, m in model.named_modules() if type(m) is torch.nn.Linear}
     quantize_(model, TorchAoConfig("int8_weight_only", modules_to_not_convert=["model.layers.0"]))
     for name, module in model.named_modules():
-        if name not in widths:
-            continue
-        stays = name.startswith("model.layers.0.") or widths[name] % 16 != 0  # kernel's K blocks of 16
-        assert isinstance(module, torch.nn.Linear if stays else Int8WeightOnlyLinear), name  # lm_head too: not listed
+        if name in linears:  # int8 takes every width; lm_head too (not listed)
+            stays = name.startswith("model.layers.0.")
+            assert isinstance(module, torch.nn.Linear if stays else Int8WeightOnlyLinear), name
 
 
 def test_config_round_trip_and_errors():

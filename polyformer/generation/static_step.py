@@ -21,6 +21,7 @@ Notation: B rows, C width, R rotated dims, V vocabulary.
 
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
@@ -176,7 +177,7 @@ class StaticStep:
             return _step(self.model, **inputs)
         try:
             with torch._dynamo.config.patch(cache_size_limit=_COMPILE_CACHE_LIMIT):
-                return _compiled(autotune=_has_int8_layers(self.model))(self.model, **inputs)
+                return _compiled()(self.model, **inputs)
         except Exception as error:  # noqa: BLE001 - inductor raises many types; the eager step is the fallback
             if not _warn_once(error):
                 raise
@@ -185,20 +186,13 @@ class StaticStep:
             return _step(self.model, **inputs)
 
 
-_COMPILED: dict = {}
 _COMPILE_FAILED = False
 
 
-def _compiled(autotune: bool = False) -> Callable:
-    """The compiled step; `autotune`: inductor's max-autotune, which gives int8 weight-only layers a
-    generated kernel (torch 2.13's `_weight_int8pack_mm` reads one row at ~1 GB/s on CPU: 5 tokens/s on
-    CodeGen-350M's shape, 29 with the generated kernel) but picks slower kernels for bfloat16 layers
-    (23 -> 14 tokens/s), so only models with int8 layers use it."""
-    if autotune not in _COMPILED:
-        options = {"max_autotune": True} if autotune else {}
-        options.update(_vector_width_option())
-        _COMPILED[autotune] = torch.compile(_step, dynamic=False, options=options or None)
-    return _COMPILED[autotune]
+@functools.cache
+def _compiled() -> Callable:
+    """The compiled step, made at the first compile=True call (torch.compile's guards tell models apart)."""
+    return torch.compile(_step, dynamic=False, options=_vector_width_option() or None)
 
 
 _VECTOR_BITS = {"AVX512": 512, "AVX2": 256, "DEFAULT": 0}  # torch's CPU capability -> inductor's cpp.simdlen
@@ -228,12 +222,6 @@ def _can_compile(model) -> bool:
                     "move weights and inputs at each call; decoding with the eager step")
         return False
     return True
-
-
-def _has_int8_layers(model) -> bool:
-    from ..pt.quantize import Int8WeightOnlyLinear
-
-    return any(isinstance(m, Int8WeightOnlyLinear) for m in model.modules())
 
 
 def _warn_once(error: Exception) -> bool:

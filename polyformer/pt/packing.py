@@ -42,8 +42,8 @@ def _packed_linear_shape(x: torch.Tensor, handle: int) -> torch.Tensor:
 
 
 class PackedLayer(nn.Module):
-    """A linear layer whose weight is held in a kernel's own layout: `run(x)` computes it (same dtype out as
-    in); in a compiled graph it is a `polyformer::packed_linear` call (the module docstring)."""
+    """A linear layer whose weight is held in a kernel's own layout: `run(x)` is the kernel's product; in a
+    compiled graph it is a `polyformer::packed_linear` call (the module docstring)."""
 
     out_features: int
 
@@ -60,12 +60,18 @@ class PackedLayer(nn.Module):
         self._register()
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
+        """The kernel's product of x (..., in) by the packed weight: (..., out_features), x's dtype."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def product(self, x: torch.Tensor) -> torch.Tensor:
+        """`run(x)`, as one opaque op call inside a compiled graph. A subclass whose forward does more than
+        the product (rounding the input, rescaling the output) calls this, so inductor compiles the rest."""
         if torch.compiler.is_compiling():
             return packed_linear(x, self.handle)
         return self.run(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.product(x)
 
 
 class PackedLinear(PackedLayer):

@@ -1,17 +1,21 @@
 """Quantized linear layers (int8 and int4 weights), and `quantize_`, which swaps them into a model.
 
 The matrix products are torch's own kernels:
-- weight-only (what gpt-fast uses on CPU): `aten._weight_int8pack_mm` (int8 weights, one float scale per
-  output channel) and `aten._weight_int4pack_mm_for_cpu` (4-bit weights packed for the CPU kernel, a scale
-  and a zero per group of input channels). Both read the packed weights directly, with no float copy of
-  them, in eager mode and in a compiled decoding step (generate(compile=True)). Activations stay in the
-  model's dtype (int4 computes in bfloat16).
-- int8 weights *and* int8 activations (CTranslate2's `int8_float32`): FBGEMM's
-  `quantized.linear_dynamic`, integer products of the int8 weight (per output channel, symmetric) and the
-  input quantized at each call, one scale per row; float32 out. Fastest on CPU (it reads the weights at
-  about twice the weight-only kernels' speed on the AVX-512 machine of benchmarks/README.md), less exact
-  (the input is rounded too). Its packed weight is opaque to torch.compile: in a compiled step the layer
-  is one call out of the graph (pt/packing.py's `PackedLayer`).
+- int8 weights (one scale per output channel, symmetric) go through FBGEMM's integer kernel, which reads
+  them in its packed layout with VNNI (AVX-512) or AVX2:
+  - weight-only, `TorchAoConfig("int8_weight_only")` (`Int8WeightOnlyLinear`): the input keeps 14 bits
+    per row, two exact 7-bit halves multiplied in one call (the note above `ACTIVATION_STEPS`);
+  - `"int8_dynamic_activation_int8_weight"` (CTranslate2's `int8_float32`): the input rounded to 7 bits
+    per row, `quantized.linear_dynamic`; the fastest and least exact.
+  FBGEMM's packed weight is opaque to torch.compile: in a compiled step only the integer product is a call
+  out of the graph (pt/packing.py's `PackedLayer`); rounding and rescaling compile with the rest.
+- int4 weight-only (what gpt-fast uses on CPU): `aten._weight_int4pack_mm_for_cpu`, 4-bit weights packed
+  for the CPU kernel, a scale and a zero per group of input channels, computed in bfloat16, read directly
+  in eager mode and in a compiled step.
+
+Why not torch's `_weight_int8pack_mm` for weight-only int8: on the AVX-512 machine of benchmarks/README.md
+it converts every weight to floating point per block of rows, reading the weights at half FBGEMM's speed
+for one row and at 8.8 GB/s for eight (FBGEMM's two halves: 20 GB/s).
 
 Notation: N output features, K input features, G group size, M rows.
 """
@@ -32,52 +36,19 @@ logger = logging.getLogger(__name__)
 
 INT4_INNER_K_TILES = 2  # the CPU kernel's packing of K (torch's _convert_weight_to_int4pack_for_cpu)
 INT4_N_MULTIPLE = 16  # the CPU kernel packs output features in tiles of 16
-# torch 2.13's bfloat16 int8 kernel reads input features in blocks of 16: other widths crash it (33-37) or
-# give garbage (40), where float32 is right; such layers stay in floating point.
-INT8_K_MULTIPLE = 16
 
 
 def fits(linear: nn.Linear, config: TorchAoConfig) -> bool:
     """Whether the CPU kernel of `config`'s quantization takes this layer's shape."""
-    if config.quant_type == "int8_dynamic_activation_int8_weight":
+    if config.quant_type != "int4_weight_only":  # FBGEMM's int8 kernel takes every shape
         return True
-    if config.quant_type == "int8_weight_only":
-        return linear.in_features % INT8_K_MULTIPLE == 0
     return linear.in_features % config.group_size == 0 and linear.out_features % INT4_N_MULTIPLE == 0
 
 
-class Int8WeightOnlyLinear(nn.Module):
-    """y = x W^T * scale + b with W int8 (N, K): W = round(W_float / scale), scale = max|row| / 127."""
-
-    def __init__(self, linear: nn.Linear):
-        super().__init__()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        weight = linear.weight.detach()
-        scale = weight.float().abs().amax(dim=1).clamp(min=1e-12) / 127  # (N,)
-        quantized = torch.round(weight.float() / scale[:, None]).clamp(-128, 127).to(torch.int8)
-        self.register_buffer("weight", quantized)
-        self.register_buffer("weight_scale", scale.to(weight.dtype))
-        self.bias = linear.bias
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.reshape(-1, self.in_features)  # (M, K)
-        out = torch.ops.aten._weight_int8pack_mm(rows, self.weight, self.weight_scale.to(x.dtype))
-        out = out.reshape(*x.shape[:-1], self.out_features)
-        return out if self.bias is None else out + self.bias
-
-    def dequantized(self) -> torch.Tensor:
-        """The float weight (N, K) the layer multiplies by."""
-        return self.weight.float() * self.weight_scale.float()[:, None]
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-
-
-class Int8DynamicActivationLinear(PackedLayer):
-    """y = dequantize(quantize(x) W^T) + b: W int8 (N, K) per output channel as in Int8WeightOnlyLinear,
-    each row of x quantized at the call to 7-bit unsigned integers over its own range (FBGEMM's
-    `reduce_range`, which keeps the AVX2 kernel's 16-bit sums from saturating, so every x86-64 CPU gives the
-    same integers). Computed in float32; the output has x's dtype."""
+class Int8Linear(PackedLayer):
+    """The int8 weight both int8 layers multiply by: W int8 (N, K), W = round(W_float / scale) with
+    scale = max|row| / 127 per output channel (symmetric), held in FBGEMM's packed layout (the float weight
+    is gone, and nothing can save the layer); bias kept as it was."""
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
@@ -88,24 +59,82 @@ class Int8DynamicActivationLinear(PackedLayer):
             warnings.simplefilter("ignore", UserWarning)
             quantized = torch.quantize_per_channel(weight, scale, torch.zeros_like(scale, dtype=torch.long), 0,
                                                    torch.qint8)
-        # FBGEMM's layout, not a buffer: the float weight is gone, and nothing can save this layer
         self.packed_weight = torch.ops.quantized.linear_prepack(quantized, None)
+        self.weight_scale = scale.float()
         self.bias = linear.bias
 
-    def run(self, x: torch.Tensor) -> torch.Tensor:
+    def check_inference(self, x: torch.Tensor) -> None:
         if torch.is_grad_enabled() and x.requires_grad:
-            raise RuntimeError("int8 dynamic-activation layers are for inference only: they take no gradient")
-        rows = x.reshape(-1, self.in_features).float()  # (M, K)
-        if rows.shape[0] > 1:  # the kernel takes one range for all rows: give every row the same one
-            row_scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-30)  # (M, 1)
-            out = torch.ops.quantized.linear_dynamic(rows / row_scale, self.packed_weight, True) * row_scale
-        else:
-            out = torch.ops.quantized.linear_dynamic(rows, self.packed_weight, True)
-        out = out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
-        return out if self.bias is None else out + self.bias
+            raise RuntimeError(f"{type(self).__name__} is for inference only: its int8 weight takes no gradient")
+
+    def finish(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The float32 product (M, N) plus the bias, shaped and typed as x's output."""
+        if self.bias is not None:
+            out = out + self.bias.float()
+        return out.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+    def dequantized(self) -> torch.Tensor:
+        """The float weight (N, K) the layer multiplies by."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.ops.quantized.linear_unpack(self.packed_weight)[0].dequantize()
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+# Weight-only int8 through the integer kernel: each row of x is rounded to q = round(x * STEPS / max|row|),
+# |q| <= STEPS, and split exactly into q = 128 h + l with h and l in [-64, 63] (7 bits each, FBGEMM's
+# `reduce_range` width, so the AVX2 kernel's 16-bit pair sums cannot saturate). One integer product of the
+# stacked rows [h; l] by W gives both halves; 128 (h W^T) + l W^T = q W^T exactly.
+ACTIVATION_STEPS = 128 * 63 + 63  # 8127: the largest |q| whose halves stay in [-64, 63]
+HALF_OFFSET = 64  # the kernel's zero point: h + 64 and l + 64 are its unsigned 7-bit inputs
+
+
+class Int8WeightOnlyLinear(Int8Linear):
+    """y = x W^T + b with W int8 (Int8Linear): weight-only int8, computed by FBGEMM's int8 kernel.
+
+    The activations are not rounded to 8 bits: each row is carried at 14 bits over its own range (two 7-bit
+    halves, the note above `ACTIVATION_STEPS`), an error of at most max|row| / 16254 per value, below
+    bfloat16's rounding of the row's largest values and far below the int8 weight's own error. Both halves
+    go through one call, so the weights are read once: at one row this reads them about twice as fast as
+    torch's `_weight_int8pack_mm`, at eight rows 2.3x (benchmarks/README.md). Computed in float32; the
+    output has x's dtype."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_inference(x)
+        rows = x.reshape(-1, self.in_features).float()  # (M, K)
+        steps_per_unit = ACTIVATION_STEPS / rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-30)  # (M, 1)
+        q = torch.round(rows * steps_per_unit)
+        high = torch.floor((q + HALF_OFFSET) / 128)
+        low = q - 128 * high
+        halves = self.product(torch.cat([high, low]))  # (2M, N)
+        out = (halves[: rows.shape[0]] * 128 + halves[rows.shape[0]:]) / steps_per_unit
+        return self.finish(out, x)
+
+    def run(self, halves: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(halves, 1.0, HALF_OFFSET,
+                                                                                 self.packed_weight)
+
+
+class Int8DynamicActivationLinear(Int8Linear):
+    """y = dequantize(quantize(x) W^T) + b: W int8 (Int8Linear), each row of x quantized at the call to
+    7-bit unsigned integers over its own range (FBGEMM's `reduce_range`, which keeps the AVX2 kernel's
+    16-bit sums from saturating, so every x86-64 CPU gives the same integers). Computed in float32; the
+    output has x's dtype."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_inference(x)
+        rows = x.reshape(-1, self.in_features).float()  # (M, K)
+        if rows.shape[0] > 1:  # the kernel takes one range for all rows: give every row the same one
+            row_scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-30)  # (M, 1)
+            out = self.product(rows / row_scale) * row_scale
+        else:
+            out = self.product(rows)
+        return self.finish(out, x)
+
+    def run(self, rows: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic(rows, self.packed_weight, True)
 
 
 class Int4WeightOnlyLinear(nn.Module):

@@ -13,9 +13,9 @@ The matrix products are torch's own kernels:
   for the CPU kernel, a scale and a zero per group of input channels, computed in bfloat16, read directly
   in eager mode and in a compiled step.
 
-Why not torch's `_weight_int8pack_mm` for weight-only int8: on the AVX-512 machine of benchmarks/README.md
-it converts every weight to floating point per block of rows, reading the weights at half FBGEMM's speed
-for one row and at 8.8 GB/s for eight (FBGEMM's two halves: 20 GB/s).
+Why not torch's `_weight_int8pack_mm` for weight-only int8: it converts every weight to floating point for
+each block of rows. On the AVX-512 machine of benchmarks/README.md, FBGEMM's call on the two halves reads
+the weights 1.5-2x faster at one row and 2.4x at eight (benchmarks/int8_kernels.py).
 
 Notation: N output features, K input features, G group size, M rows.
 """
@@ -97,9 +97,8 @@ class Int8WeightOnlyLinear(Int8Linear):
     The activations are not rounded to 8 bits: each row is carried at 14 bits over its own range (two 7-bit
     halves, the note above `ACTIVATION_STEPS`), an error of at most max|row| / 16254 per value, below
     bfloat16's rounding of the row's largest values and far below the int8 weight's own error. Both halves
-    go through one call, so the weights are read once: at one row this reads them about twice as fast as
-    torch's `_weight_int8pack_mm`, at eight rows 2.3x (benchmarks/README.md). Computed in float32; the
-    output has x's dtype."""
+    go through one call, so the weights are read once (faster than torch's `_weight_int8pack_mm`: the module
+    docstring). Computed in float32; the output has x's dtype."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_inference(x)

@@ -13,9 +13,10 @@ gradients, no `save_pretrained` (save before packing), no dtype change (pack aft
 equal the plain layers' within float rounding (another kernel, another summation order), not bit for bit.
 
 torch.compile cannot take a packed weight (oneDNN's, or FBGEMM's in pt/quantize.py) as a graph input. Such
-a layer is a `PackedLayer`: inside a compiled graph it is one call of the `polyformer::packed_linear` op,
-which looks the layer up by its handle and runs it eagerly, so the rest of the graph (norms, attention,
-activations) still compiles around it (generate(compile=True) on a packed model).
+a layer is a `PackedLayer`: inside a compiled graph its kernel's product is one call of the
+`polyformer::packed_linear` op, which looks the layer up by its handle and runs the product eagerly, so
+the rest of the graph (the layer's own rounding or rescaling, norms, attention, activations) still compiles
+around it (generate(compile=True) on a packed or int8 model).
 """
 
 from __future__ import annotations

@@ -97,6 +97,8 @@ def test_int8_layer_is_its_dequantized_weight():
     assert (layer(x) - truth).abs().max() > 0  # x is rounded: not float32's product
     with pytest.raises(RuntimeError, match="inference only"):
         layer(torch.randn(2, 100, requires_grad=True))
+    with pytest.raises(ValueError, match="x is on meta"):  # any device but the CPU
+        layer(torch.empty(2, 100, device="meta"))
 
 
 def test_int8_dynamic_layer_quantizes_each_row_over_its_own_range():

@@ -63,7 +63,11 @@ class Int8Linear(PackedLayer):
         self.weight_scale = scale.float()
         self.bias = linear.bias
 
-    def check_inference(self, x: torch.Tensor) -> None:
+    def check_input(self, x: torch.Tensor) -> None:
+        """FBGEMM's packed weight lives on the CPU and takes no gradient."""
+        if x.device.type != "cpu":
+            raise ValueError(f"x is on {x.device}: {type(self).__name__}'s int8 weight is packed for the CPU "
+                             "(FBGEMM); keep a quantized model and its inputs on the CPU")
         if torch.is_grad_enabled() and x.requires_grad:
             raise RuntimeError(f"{type(self).__name__} is for inference only: its int8 weight takes no gradient")
 
@@ -101,7 +105,7 @@ class Int8WeightOnlyLinear(Int8Linear):
     docstring). Computed in float32; the output has x's dtype."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_inference(x)
+        self.check_input(x)
         rows = x.reshape(-1, self.in_features).float()  # (M, K)
         steps_per_unit = ACTIVATION_STEPS / rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-30)  # (M, 1)
         q = torch.round(rows * steps_per_unit)
@@ -123,7 +127,7 @@ class Int8DynamicActivationLinear(Int8Linear):
     output has x's dtype."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_inference(x)
+        self.check_input(x)
         rows = x.reshape(-1, self.in_features).float()  # (M, K)
         if rows.shape[0] > 1:  # the kernel takes one range for all rows: give every row the same one
             row_scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-30)  # (M, 1)

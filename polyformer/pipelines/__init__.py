@@ -234,8 +234,9 @@ def pipeline(task: Optional[str] = None, model: Any = None, config: Any = None, 
     """
     from ..configuration import PretrainedConfig
 
-    if framework not in (None, "pt", "tf"):
-        raise ValueError(f"framework must be 'pt' (PyTorch), 'tf' (TensorFlow) or None; got {framework!r}")
+    from .frameworks import check_framework, check_framework_name
+
+    check_framework_name(framework)
     if trust_remote_code:
         raise ValueError("trust_remote_code=True: polyformer never runs code from a checkpoint")
     model_kwargs = dict(model_kwargs or {})
@@ -301,8 +302,6 @@ def pipeline(task: Optional[str] = None, model: Any = None, config: Any = None, 
             _check_tf_load_kwargs(model_kwargs)
         model = _load_model(model, entry, normalized_task, config, hub_kwargs, model_kwargs, framework)
     else:
-        from .frameworks import check_framework
-
         framework = check_framework(framework, model)
         if not _serves(entry, type(model)):
             raise ValueError(f"model {type(model).__name__} cannot serve the task {normalized_task!r}: it needs a "

@@ -43,14 +43,19 @@ def infer_framework(model: Any) -> str:
                      "load one by name")
 
 
+def check_framework_name(framework: Optional[str]) -> None:
+    """Raises ValueError unless `framework` is "pt", "tf" or None."""
+    if framework is not None and framework not in FRAMEWORKS:
+        raise ValueError(f"framework must be 'pt' (PyTorch), 'tf' (TensorFlow) or None; got {framework!r}")
+
+
 def check_framework(framework: Optional[str], model: Any) -> str:
     """The pipeline's framework: `framework` when given (checked against the model), else the model's.
 
     Raises:
         ValueError: `framework` is not "pt" / "tf", or names another framework than the model's.
     """
-    if framework is not None and framework not in FRAMEWORKS:
-        raise ValueError(f"framework must be 'pt' (PyTorch) or 'tf' (TensorFlow); got {framework!r}")
+    check_framework_name(framework)
     actual = infer_framework(model)
     if framework is not None and framework != actual:
         raise ValueError(f"framework={framework!r} but the model {type(model).__name__} is a "

@@ -2,12 +2,12 @@
 
 `QuestionAnsweringPipeline` tokenizes (question, context) pairs. A context that does not fit `max_seq_len`
 tokens next to the question is cut into windows that overlap by `doc_stride` tokens (a fast tokenizer's
-overflow; for a slow tokenizer, such as CANINE's, the SQuAD windows of `squad_features`), each window is one model call (windows of several inputs are batched
-together), and the answers of all windows compete. In each window the start and end logits of the
-context tokens (and of the [CLS] token) are turned into probabilities; a span's score is
-P(start) * P(end), for spans of at most `max_answer_len` tokens inside the context. The best `top_k`
-spans are mapped back to characters of the context (whole words with `align_to_words`; with a slow
-tokenizer, whole whitespace-separated words, as 4.37 does); with
+overflow; for a slow tokenizer, such as CANINE's, the SQuAD windows of `squad_features`), each window is
+one model call (windows of several inputs are batched together), and the answers of all windows compete.
+In each window the start and end logits of the context tokens (and of the [CLS] token) are turned into
+probabilities; a span's score is P(start) * P(end), for spans of at most `max_answer_len` tokens inside
+the context. The best `top_k` spans are mapped back to characters of the context (whole words with
+`align_to_words`; with a slow tokenizer, whole whitespace-separated words, as 4.37 does); with
 `handle_impossible_answer` the empty answer, scored by the smallest [CLS] x [CLS] probability over the
 windows, competes too.
 """

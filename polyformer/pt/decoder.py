@@ -87,7 +87,7 @@ class DecoderModel(PreTrainedModel):
             inputs.check_ids(token_type_ids, config.vocab_size, name="token_type_ids")
             inputs.check_mask(token_type_ids, (batch, length), name="token_type_ids")
         if position_ids is not None:
-            _check_positions(position_ids, batch=batch, length=length, max_positions=self.max_positions)
+            inputs.check_decoder_positions(position_ids, batch=batch, length=length, max_positions=self.max_positions)
 
         x = self.embed(input_ids, inputs_embeds, token_type_ids)  # (B, T, C)
         if position_ids is None:
@@ -123,17 +123,6 @@ class DecoderModel(PreTrainedModel):
         for block in getattr(self, self.blocks_name):
             x = block(x, step)[0]
         return getattr(self, self.norm_name)(x)
-
-
-def _check_positions(position_ids, *, batch: int, length: int, max_positions: Optional[int]) -> None:
-    if not isinstance(position_ids, torch.Tensor) or position_ids.is_floating_point() or position_ids.dtype == torch.bool:
-        raise TypeError("position_ids must be an integer torch.Tensor")
-    if position_ids.dim() != 2 or position_ids.shape[-1] != length or position_ids.shape[0] not in (1, batch):
-        raise ValueError(f"position_ids must have shape ({batch} or 1, {length}), got {tuple(position_ids.shape)}")
-    low, high = (int(position_ids.min()), int(position_ids.max())) if position_ids.numel() else (0, 0)
-    if low < 0 or (max_positions is not None and high >= max_positions):
-        raise IndexError(f"position_ids must lie in [0, {max_positions or 'inf'}) (max_position_embeddings); "
-                         f"got values from {low} to {high}")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -66,6 +66,18 @@ def check_positions(position_ids: torch.Tensor, max_positions: int, *, length: O
                          f"got shape {tuple(position_ids.shape)}")
 
 
+def check_decoder_positions(position_ids, *, batch: int, length: int, max_positions: Optional[int]) -> None:
+    """A decoder's position_ids: integers, (B or 1, T), in [0, max_positions) (None: no limit)."""
+    if not isinstance(position_ids, torch.Tensor) or position_ids.is_floating_point() or position_ids.dtype == torch.bool:
+        raise TypeError("position_ids must be an integer torch.Tensor")
+    if position_ids.dim() != 2 or position_ids.shape[-1] != length or position_ids.shape[0] not in (1, batch):
+        raise ValueError(f"position_ids must have shape ({batch} or 1, {length}), got {tuple(position_ids.shape)}")
+    low, high = (int(position_ids.min()), int(position_ids.max())) if position_ids.numel() else (0, 0)
+    if low < 0 or (max_positions is not None and high >= max_positions):
+        raise IndexError(f"position_ids must lie in [0, {max_positions or 'inf'}) (max_position_embeddings); "
+                         f"got values from {low} to {high}")
+
+
 def check_embeds(inputs_embeds: torch.Tensor, width: int, *, rank: int = 3) -> None:
     if not isinstance(inputs_embeds, torch.Tensor) or not inputs_embeds.is_floating_point():
         raise TypeError("inputs_embeds must be a floating-point torch.Tensor")

@@ -17,8 +17,7 @@ def padding_mask(attention_mask: Optional[torch.Tensor], dtype: torch.dtype) -> 
     """
     if attention_mask is None or (not torch.jit.is_tracing() and bool(attention_mask.all())):
         return None  # (an ONNX export traces the masked path: the shortcut depends on the values)
-    keep = attention_mask[:, None, None, :]
-    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(keep == 0, torch.finfo(dtype).min)
+    return additive(attention_mask[:, None, None, :], dtype)
 
 
 def additive(keep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -94,7 +93,7 @@ def causal_mask(
         return mask, False
     padded = (attention_mask == 0)[:, None, None, :]  # (B, 1, 1, S)
     if stack:
-        mask = mask + torch.zeros(padded.shape, dtype=dtype, device=device).masked_fill(padded, min_value)  # (B, 1, T, S)
+        mask = mask + additive(~padded, dtype)  # (B, 1, T, S)
     else:
         mask = mask.masked_fill(padded, min_value)
     if unmask_unattended:

@@ -40,7 +40,7 @@ distill-demo: $(STAMP) $(MODEL)/config.json
 # result which holds only with AVX-512 or AMX kernels fails on the developer's machine, not on the user's.
 NUMERICAL_TESTS := tests/test_parity_*.py tests/test_generation_*.py tests/test_pipelines_*.py tests/test_tf_*.py \
                    tests/test_flax_*.py tests/test_onnx_export.py tests/test_convert_llama_meta.py \
-                   tests/test_package_cpu_kernels.py
+                   tests/test_modeling_quantization.py tests/test_package_cpu_kernels.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

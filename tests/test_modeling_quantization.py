@@ -131,6 +131,9 @@ def test_int8_layer_is_its_dequantized_weight():
         layer(torch.randn(2, 100, requires_grad=True))
     with pytest.raises(ValueError, match="x is on meta"):  # any device but the CPU
         layer(torch.empty(2, 100, device="meta"))
+    for wrong in (torch.randn(2, 99), torch.tensor(1.0), [1.0] * 100):
+        with pytest.raises(ValueError, match=r"x must be a tensor \(\.\.\., 100\) \(in_features=100\)"):
+            layer(wrong)
 
 
 def test_int8_dynamic_layer_quantizes_each_row_over_its_own_range():

@@ -64,7 +64,10 @@ class Int8Linear(PackedLayer):
         self.bias = linear.bias
 
     def check_input(self, x: torch.Tensor) -> None:
-        """FBGEMM's packed weight lives on the CPU and takes no gradient."""
+        """x (..., in_features) on the CPU, without gradient: FBGEMM's packed weight takes no other."""
+        if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[-1] != self.in_features:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a tensor (..., {self.in_features}) (in_features={self.in_features}), got {got}")
         if x.device.type != "cpu":
             raise ValueError(f"x is on {x.device}: {type(self).__name__}'s int8 weight is packed for the CPU "
                              "(FBGEMM); keep a quantized model and its inputs on the CPU")
